@@ -1,0 +1,245 @@
+package traces
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultMaxInvalid is the share of invalid records that --skip-invalid tolerates by default (1%).
+const DefaultMaxInvalid = 0.01
+
+// Options says how Open reads a trace.
+type Options struct {
+	// Format forces a registered format instead of detecting it from the content.
+	Format string
+	// SkipInvalid skips records that fail to decode or validate (or are out of order), counting them by
+	// reason, instead of stopping at the first.
+	SkipInvalid bool
+	// MaxInvalid is the largest share of skipped records (0 to 1) that still counts as success; over
+	// it, the final Read returns an error instead of io.EOF. It applies only with SkipInvalid.
+	MaxInvalid float64
+	// Sort accepts a trace whose records are out of time order by sorting it (stably, in memory)
+	// before the first record is returned. Without it an out-of-order record is an error.
+	Sort bool
+}
+
+// Source is a validated trace being read: a decoded file plus the checks every command applies.
+// Records it returns are valid (Record.Validate) and in non-decreasing time order.
+type Source struct {
+	name  string
+	dec   *decoded
+	opts  Options
+	stats Stats
+	last  time.Time
+	lastP Pos
+
+	sorted []Record // with Options.Sort, the whole trace
+	next   int
+	done   bool
+}
+
+// Open opens the trace file name ("-" for standard input) for reading, whatever its format and
+// compression. Close the Source when done.
+func Open(name string, opts Options) (*Source, error) {
+	d, err := openDecoded(name, opts.Format)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{name: name, dec: d, opts: opts}
+	if name == Stdio {
+		s.name = stdinName
+	}
+	if opts.Sort {
+		if err := s.loadSorted(); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Name returns the file name as error messages give it.
+func (s *Source) Name() string { return s.name }
+
+// Meta returns the trace metadata.
+func (s *Source) Meta() Meta { return s.dec.Meta() }
+
+// FormatName returns the name of the format that was detected or forced.
+func (s *Source) FormatName() string { return s.dec.format.Name }
+
+// Compression returns the compression found around the file's content.
+func (s *Source) Compression() Compression { return s.dec.comp }
+
+// Stats returns the counts so far: records returned, and records skipped by reason.
+func (s *Source) Stats() Stats { return s.stats }
+
+// Close releases the file and any temporary copy.
+func (s *Source) Close() error { return s.dec.Close() }
+
+// Read fills r with the next valid record. At the end it returns io.EOF, or an error if the share of
+// skipped records exceeds Options.MaxInvalid. Any other error is the first bad record (without
+// SkipInvalid) or a fatal problem with the file.
+func (s *Source) Read(r *Record) error {
+	if s.done {
+		return io.EOF
+	}
+	if s.sorted != nil {
+		if s.next == len(s.sorted) {
+			s.done = true
+			return io.EOF
+		}
+		p := r.Prefix[:0]
+		*r = s.sorted[s.next]
+		r.Prefix = append(p, r.Prefix...)
+		s.sorted[s.next] = Record{} // release as we go
+		s.next++
+		return nil
+	}
+	for {
+		err := s.readValid(r)
+		if err == io.EOF {
+			s.done = true
+			return s.finish()
+		}
+		if err != nil {
+			if !s.skip(err) {
+				return err
+			}
+			continue
+		}
+		if r.Time.Before(s.last) {
+			err := &Error{Pos: r.Pos, Field: "time", Reason: "out of order",
+				Detail: fmt.Sprintf("%s is before %s at %s (sort the trace, or pass --sort)",
+					appendTime(nil, r.Time), appendTime(nil, s.last), s.lastP)}
+			if !s.skip(err) {
+				return err
+			}
+			continue
+		}
+		s.last, s.lastP = r.Time, r.Pos
+		s.stats.Records++
+		return nil
+	}
+}
+
+// readValid reads the next record and validates it.
+func (s *Source) readValid(r *Record) error {
+	if err := s.dec.Read(r); err != nil {
+		return err
+	}
+	if e := r.Validate(); e != nil {
+		return e
+	}
+	return nil
+}
+
+// skip records err and reports whether reading may go on past it.
+func (s *Source) skip(err error) bool {
+	e, ok := AsError(err)
+	if !ok || e.Fatal || !s.opts.SkipInvalid {
+		return false
+	}
+	s.stats.add(e)
+	return true
+}
+
+func (s *Source) finish() error {
+	if s.opts.SkipInvalid && s.stats.Invalid > 0 && s.stats.InvalidShare() > s.opts.MaxInvalid {
+		return &Error{Pos: Pos{File: s.name}, Reason: "too many invalid records",
+			Detail: fmt.Sprintf("%d of %d (%s), over the limit of %s", s.stats.Invalid, s.stats.Invalid+s.stats.Records,
+				percent(s.stats.InvalidShare()), percent(s.opts.MaxInvalid)),
+			Fatal: true}
+	}
+	return io.EOF
+}
+
+func (s *Source) loadSorted() error {
+	s.sorted = []Record{}
+	var r Record
+	for {
+		err := s.readValid(&r)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if !s.skip(err) {
+				return err
+			}
+			continue
+		}
+		s.sorted = append(s.sorted, r.Clone())
+	}
+	sort.SliceStable(s.sorted, func(i, j int) bool { return s.sorted[i].Time.Before(s.sorted[j].Time) })
+	s.stats.Records = int64(len(s.sorted))
+	if err := s.finish(); err != io.EOF {
+		return err
+	}
+	return nil
+}
+
+// Stats counts what a Source read and skipped.
+type Stats struct {
+	Records  int64            // valid records returned
+	Invalid  int64            // records skipped
+	Reasons  map[string]int64 // skipped records by "field: reason"
+	Examples []*Error         // the first few skipped records' errors, in file order
+}
+
+// maxExamples is how many skipped-record errors Stats keeps verbatim.
+const maxExamples = 5
+
+func (st *Stats) add(e *Error) {
+	st.Invalid++
+	if st.Reasons == nil {
+		st.Reasons = make(map[string]int64)
+	}
+	st.Reasons[e.Key()]++
+	if len(st.Examples) < maxExamples {
+		st.Examples = append(st.Examples, e)
+	}
+}
+
+// InvalidShare returns Invalid / (Invalid + Records), or 0 for an empty trace.
+func (st Stats) InvalidShare() float64 {
+	if n := st.Invalid + st.Records; n > 0 {
+		return float64(st.Invalid) / float64(n)
+	}
+	return 0
+}
+
+// WriteSummary writes a human-readable account of skipped records to w: a headline, the count per
+// reason (most frequent first), and the first few errors verbatim. It writes nothing when no record
+// was skipped.
+func (st Stats) WriteSummary(w io.Writer, name string) {
+	if st.Invalid == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%s: skipped %d invalid of %d records (%s)\n", name, st.Invalid, st.Invalid+st.Records, percent(st.InvalidShare()))
+	keys := make([]string, 0, len(st.Reasons))
+	for k := range st.Reasons {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if st.Reasons[keys[i]] != st.Reasons[keys[j]] {
+			return st.Reasons[keys[i]] > st.Reasons[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %8d  %s\n", st.Reasons[k], k)
+	}
+	for _, e := range st.Examples {
+		fmt.Fprintf(w, "  e.g. %v\n", e)
+	}
+}
+
+// percent formats a share as a percentage with up to two decimals: 0.0125 → "1.25%", 0.5 → "50%".
+func percent(share float64) string {
+	s := strconv.FormatFloat(share*100, 'f', 2, 64)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return s + "%"
+}
