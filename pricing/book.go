@@ -28,6 +28,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tarsopt/tarsopt/money"
@@ -73,9 +74,10 @@ type Price struct {
 
 // Book is a set of dated prices. It is safe for concurrent use once built.
 type Book struct {
-	byModel map[string][]*Price // canonical id → prices sorted by From
-	alias   map[string]string   // normalised alias → canonical id
-	Note    string              // provenance of the prices, for reports
+	byModel  map[string][]*Price // canonical id → prices sorted by From
+	alias    map[string]string   // normalised alias → canonical id
+	resolved sync.Map            // model name as given → canonical id (or "" when unknown)
+	Note     string              // provenance of the prices, for reports
 }
 
 //go:embed default.json
@@ -248,6 +250,7 @@ func (b *Book) Add(p *Price) error {
 			return fmt.Errorf("%s: price periods overlap", p.Model)
 		}
 	}
+	b.resolved.Clear()
 	b.byModel[id] = append(b.byModel[id], p)
 	sort.Slice(b.byModel[id], func(i, j int) bool { return b.byModel[id][i].From.Before(b.byModel[id][j].From) })
 	for _, a := range append([]string{p.Model}, p.Aliases...) {
@@ -288,12 +291,8 @@ var ErrUnknownModel = errors.New("unknown model")
 // through aliases. When no period covers at, the nearest one applies: the first for calls before
 // it, the last for calls after it (a retired model's last price).
 func (b *Book) Lookup(model string, at time.Time) (*Price, error) {
-	n := Normalize(model)
-	id, ok := b.alias[n]
-	if !ok {
-		id, ok = b.alias[undated(n)]
-	}
-	if !ok {
+	id := b.resolve(model)
+	if id == "" {
 		return nil, fmt.Errorf("pricing: %w %q", ErrUnknownModel, model)
 	}
 	ps := b.byModel[id]
@@ -306,6 +305,21 @@ func (b *Book) Lookup(model string, at time.Time) (*Price, error) {
 		return ps[0], nil
 	}
 	return ps[len(ps)-1], nil
+}
+
+// resolve returns the canonical id of model, or "" when the book does not know it. Results are
+// memoised, so that pricing millions of calls normalises each distinct name once.
+func (b *Book) resolve(model string) string {
+	if v, ok := b.resolved.Load(model); ok {
+		return v.(string)
+	}
+	n := Normalize(model)
+	id, ok := b.alias[n]
+	if !ok {
+		id = b.alias[undated(n)]
+	}
+	b.resolved.Store(model, id)
+	return id
 }
 
 var (
