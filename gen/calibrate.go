@@ -3,12 +3,15 @@ package gen
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
 
+	"github.com/tarsopt/tarsopt/internal/textfmt"
 	"github.com/tarsopt/tarsopt/money"
 	"github.com/tarsopt/tarsopt/pricing"
 	"github.com/tarsopt/tarsopt/traces"
@@ -281,7 +284,7 @@ func calibrate(g *Generator) (*Calibration, error) {
 				prm.sOut *= k
 			}
 		}
-		for _, name := range sortedKeys(t.CacheHitRate) {
+		for _, name := range slices.Sorted(maps.Keys(t.CacheHitRate)) {
 			target := t.CacheHitRate[name]
 			got := 0.0
 			if st.repeatCalls[name] > 0 {
@@ -304,7 +307,7 @@ func calibrate(g *Generator) (*Calibration, error) {
 			"input-side sizes ×%s, output sizes ×%s → pilot: %s input (system %s, history %s, new %s) and %s output tokens per call",
 			num(prm.sIn, 4), num(prm.sOut, 4), num(inGot, 1), num(st.system, 1), num(st.histNew+st.histOut, 1), num(st.newTok, 1), num(st.output, 1))
 		cal.add("agent system prompt", "profile system_tokens × the input scale", "%s tokens", num(math.Round(p.SystemTokens*prm.sIn), 0))
-		for _, name := range sortedKeys(p.QueryTypes) {
+		for _, name := range slices.Sorted(maps.Keys(p.QueryTypes)) {
 			q := p.QueryTypes[name]
 			cal.add("sizes "+name, "profile medians × the scales",
 				"new %s, output %s tokens (medians)", num(q.NewTokens.Median*prm.sIn, 0), num(q.OutputTokens.Median*prm.sOut, 0))
@@ -315,7 +318,7 @@ func calibrate(g *Generator) (*Calibration, error) {
 	}
 	if len(t.CacheHitRate) > 0 {
 		var wsum, hsum float64
-		for _, name := range sortedKeys(t.CacheHitRate) {
+		for _, name := range slices.Sorted(maps.Keys(t.CacheHitRate)) {
 			got := 0.0
 			if st.repeatCalls[name] > 0 {
 				got = st.repeatHits[name] / st.repeatCalls[name]
@@ -377,7 +380,7 @@ func complexityShift(p *Profile, calls map[string]float64, target float64) (floa
 	}
 	var cs []comp
 	var total float64
-	for _, name := range sortedKeys(p.QueryTypes) {
+	for _, name := range slices.Sorted(maps.Keys(p.QueryTypes)) {
 		cx := p.QueryTypes[name].Complexity
 		if cx == nil || calls[name] == 0 {
 			continue
@@ -408,30 +411,9 @@ func complexityShift(p *Profile, calls map[string]float64, target float64) (floa
 	return (lo + hi) / 2, nil
 }
 
-// num formats v with the given decimals and thousands separators.
-func num(v float64, decimals int) string {
-	s := fmt.Sprintf("%.*f", decimals, v)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	intPart, frac, _ := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, c := range intPart {
-		if i > 0 && (len(intPart)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	out := b.String()
-	if frac != "" {
-		out += "." + frac
-	}
-	if neg {
-		out = "-" + out
-	}
-	return out
-}
+func num(v float64, decimals int) string { return textfmt.Thousands(v, decimals) }
 
-func pct(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
+func pct(v float64) string { return textfmt.Percent(v) }
 
 // Summary is what a generated trace turned out to be, measured on its records.
 type Summary struct {
@@ -490,7 +472,7 @@ func (s *Summary) WriteTo(w io.Writer) (int64, error) {
 	if s.Prompt > 0 && s.CacheRead > 0 {
 		fmt.Fprintf(&b, "  %s of prompt tokens read from the prompt cache\n", pct(float64(s.CacheRead)/float64(s.Prompt)))
 	}
-	for _, m := range sortedKeys(s.Models) {
+	for _, m := range slices.Sorted(maps.Keys(s.Models)) {
 		fmt.Fprintf(&b, "  %s: %s of calls\n", m, pct(float64(s.Models[m])/float64(s.Records)))
 	}
 	if s.Scored > 0 {

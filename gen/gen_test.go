@@ -2,9 +2,9 @@ package gen
 
 import (
 	"bytes"
-	"fmt"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -449,4 +449,27 @@ func TestPrefixSharing(t *testing.T) {
 	if c := appendPrefix(nil, []segment{{1, 100}, {2, 50}}, 64, 10); c[0] == a[0] {
 		t.Error("another agent's prompt must not share hashes")
 	}
+}
+
+// Profiles are a decoder too: no input makes ParseProfile panic, and what it accepts validates.
+func FuzzParseProfile(f *testing.F) {
+	// Small seeds: Go's fuzzer stalls on multi-kilobyte inputs, so the built-in profiles are
+	// covered by the tests above instead.
+	f.Add([]byte(`{"name":"x"}`))
+	f.Add([]byte(`{"name":"p","start":"2026-02-10T00:00:00Z","provider":"anthropic","agent":"a","tenants":["t"],"block_size":64,
+"models":[{"model":"claude-haiku-4-5","share":1,"ttft_s":{"median":1},"tokens_per_s":100}],"prompt_cache":"5m",
+"arrivals":{"hourly":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],"weekly":[1,1,1,1,1,1,1]},
+"heartbeat":{"every_s":600},"errors":[{"share":0.1,"status":529,"error":"e"}],
+"query_types":{"chat":{"new_tokens":{"median":10},"output_tokens":{"median":5},"repeat":{"ttl_s":60}},"heartbeat":{"new_tokens":{"median":1},"output_tokens":{"median":1}}},
+"sessions":[{"name":"s","sessions_per_day":5,"first":{"chat":1},"later":{"chat":1},"extra_calls_mean":1,"history":true,
+"subagents":{"probability":0.5,"count_mean":1,"session":"s"}}],"targets":{"cache_hit_rate":{"chat":0.2}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseProfile(data, "fuzz.json")
+		if err != nil {
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("ParseProfile accepted a profile that does not validate: %v", err)
+		}
+	})
 }

@@ -4,8 +4,10 @@ import (
 	"container/heap"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -430,7 +432,7 @@ func (w *weighted[T]) pick(rng *rand.Rand) T {
 
 func weightsOf(m map[string]float64) weighted[string] {
 	var w weighted[string]
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		w.add(k, m[k])
 	}
 	return w
@@ -506,6 +508,11 @@ func (r *run) drawTokens(key string, d Dist, s float64) int64 {
 
 // scaleDist returns d's value at standard normal z, truncated, scaled by s and rounded, at least 1.
 func scaleDist(d Dist, s, z float64) int64 {
+	return max(1, int64(math.Round(d.at(z)*s)))
+}
+
+// at returns the value of d at standard normal z: median × e^(σz), truncated to [Min, Max].
+func (d Dist) at(z float64) float64 {
 	v := d.Median
 	if d.Sigma > 0 {
 		v *= math.Exp(d.Sigma * z)
@@ -516,36 +523,12 @@ func scaleDist(d Dist, s, z float64) int64 {
 	if d.Max > 0 && v > d.Max {
 		v = d.Max
 	}
-	return max(1, int64(math.Round(v*s)))
+	return v
 }
 
-// draw returns a token count from d scaled by s, at least 1.
-func draw(rng *rand.Rand, d Dist, s float64) int64 {
-	v := d.Median
-	if d.Sigma > 0 {
-		v *= math.Exp(d.Sigma * rng.NormFloat64())
-	}
-	if d.Min > 0 && v < d.Min {
-		v = d.Min
-	}
-	if d.Max > 0 && v > d.Max {
-		v = d.Max
-	}
-	return max(1, int64(math.Round(v*s)))
-}
-
+// drawSeconds returns a duration drawn from d (in seconds) times factor.
 func drawSeconds(rng *rand.Rand, d Dist, factor float64) time.Duration {
-	v := d.Median * factor
-	if d.Sigma > 0 {
-		v *= math.Exp(d.Sigma * rng.NormFloat64())
-	}
-	if d.Min > 0 && v < d.Min {
-		v = d.Min
-	}
-	if d.Max > 0 && v > d.Max {
-		v = d.Max
-	}
-	return time.Duration(v * float64(time.Second))
+	return time.Duration(d.at(rng.NormFloat64()) * factor * float64(time.Second))
 }
 
 // geometric returns a count with the given mean: the number of failures before a success with

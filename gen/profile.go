@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -314,7 +316,7 @@ func (p *Profile) Validate() error {
 	if errShare >= 0.5 {
 		return bad("errors", "shares add up to %g, want under 0.5", errShare)
 	}
-	for _, name := range sortedKeys(p.QueryTypes) {
+	for _, name := range slices.Sorted(maps.Keys(p.QueryTypes)) {
 		q := p.QueryTypes[name]
 		path := "query_types." + name
 		if _, ok := traces.ParseQueryType(name); !ok {
@@ -466,13 +468,4 @@ func (p *Profile) session(name string) *SessionProfile {
 		}
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -168,4 +169,24 @@ func TestDefaultBookMatchesLiteLLM(t *testing.T) {
 			t.Errorf("%s: rates %+v, %v; want %+v", tt.model, p.Rates, err, tt.r)
 		}
 	}
+}
+
+// The price book is a decoder too: no input makes Parse panic, and every price it accepts prices
+// a call without panicking.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"models":[{"model":"m","input":1,"output":2,"batch":0.5,"long_context":{"threshold":10,"input":2,"output":4}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := Parse(bytes.NewReader(data), "fuzz.json")
+		if err != nil {
+			return
+		}
+		for _, m := range b.Models() {
+			for _, tier := range []traces.ServiceTier{traces.TierStandard, traces.TierBatch} {
+				r := rec(m, 1000, 10, 10, 100000, 500, tier)
+				if _, err := b.Cost(r); err != nil {
+					t.Fatalf("pricing %s: %v", m, err)
+				}
+			}
+		}
+	})
 }

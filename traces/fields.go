@@ -570,25 +570,32 @@ func appendHash(b []byte, h uint64) []byte {
 	return append(b, d[:]...)
 }
 
+// hexVal maps a byte to its hex digit value, or 0xFF for a byte that is not a hex digit.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xFF
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+		t[c-'a'+'A'] = byte(c-'a') + 10
+	}
+	return t
+}()
+
 // parseHash parses 1 to 16 hex digits (either case).
 func parseHash(s []byte) (uint64, bool) {
 	if len(s) == 0 || len(s) > 16 {
 		return 0, false
 	}
 	var h uint64
+	var bad byte
 	for _, c := range s {
-		var v byte
-		switch {
-		case c >= '0' && c <= '9':
-			v = c - '0'
-		case c >= 'a' && c <= 'f':
-			v = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			v = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		h = h<<4 | uint64(v)
+		v := hexVal[c]
+		bad |= v
+		h = h<<4 | uint64(v&0xF)
 	}
-	return h, true
+	return h, bad&0xF0 == 0
 }

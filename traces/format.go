@@ -29,8 +29,10 @@ type Writer interface {
 	Close() error
 }
 
-// Input is what a Format's reader is built from: a decompressed byte stream, and for formats that
-// need random access (Parquet) also an io.ReaderAt over the same bytes.
+// Input is what a Format's reader is built from: a decompressed byte stream, and an io.ReaderAt over
+// the same bytes when there is one: always for formats that need random access (Parquet), and for
+// every format when the input is a regular, uncompressed file (At is then its *os.File, which a
+// reader may map into memory). A reader uses R or At, not both.
 type Input struct {
 	Name string    // file name for error messages
 	R    io.Reader // the decompressed content, from its first byte
@@ -141,16 +143,19 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // Compression is a whole-file compression wrapped around any format.
 type Compression uint8
 
-// Compressions.
+// Compressions. Auto, the zero value, means "as the file name's extension says" when writing.
 const (
-	None Compression = iota
+	Auto Compression = iota
+	None
 	Gzip
 	Zstd
 )
 
-// String returns "none", "gzip" or "zstd".
+// String returns "auto", "none", "gzip" or "zstd".
 func (c Compression) String() string {
 	switch c {
+	case Auto:
+		return "auto"
 	case Gzip:
 		return "gzip"
 	case Zstd:
@@ -170,17 +175,20 @@ func (c Compression) Extensions() []string {
 	return nil
 }
 
-// ParseCompression returns the compression named s ("none", "gzip", "gz", "zstd", "zst").
+// ParseCompression returns the compression named s ("auto" or "", "none", "gzip", "gz", "zstd",
+// "zst").
 func ParseCompression(s string) (Compression, error) {
 	switch strings.ToLower(s) {
-	case "", "none":
+	case "", "auto":
+		return Auto, nil
+	case "none":
 		return None, nil
 	case "gzip", "gz":
 		return Gzip, nil
 	case "zstd", "zst":
 		return Zstd, nil
 	}
-	return None, fmt.Errorf("traces: unknown compression %q (want none, gzip or zstd)", s)
+	return Auto, fmt.Errorf("traces: unknown compression %q (want none, gzip or zstd)", s)
 }
 
 func detectCompression(head []byte) (Compression, string) {

@@ -3,7 +3,9 @@ package traces
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"io"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -154,8 +156,10 @@ func (d *JSONLReader) Read(r *Record) error {
 type jsonParser struct {
 	b      []byte
 	i      int
+	next   Field  // the field after the previous key, where lookupField starts
 	scr    []byte // scratch for unescaped strings
 	intern map[string]string
+	last   [numFields]string // the previous record's value of each interned string field
 }
 
 const maxIntern = 1 << 14
@@ -196,7 +200,7 @@ func (p *jsonParser) errAt(field, reason string) *Error {
 }
 
 func (p *jsonParser) parseRecord(b []byte, r *Record) *Error {
-	p.b, p.i = b, 0
+	p.b, p.i, p.next = b, 0, 0
 	p.ws()
 	if p.i >= len(p.b) || p.b[p.i] != '{' {
 		return p.errAt("", "malformed JSON")
@@ -214,7 +218,7 @@ func (p *jsonParser) parseRecord(b []byte, r *Record) *Error {
 		if e != nil {
 			return e
 		}
-		f, ok := fieldByName[string(key)]
+		f, ok := p.lookupField(key)
 		if !ok {
 			return &Error{Field: string(key), Reason: "unknown field"}
 		}
@@ -246,6 +250,23 @@ func (p *jsonParser) parseRecord(b []byte, r *Record) *Error {
 			return p.errAt(name, "malformed JSON")
 		}
 	}
+}
+
+// lookupField finds the field named key. Writers put keys in canonical order, so it first scans
+// forward from the field after the previous key, which finds it in a comparison or two; any other
+// order falls back to the map.
+func (p *jsonParser) lookupField(key []byte) (Field, bool) {
+	for f := p.next; f < numFields; f++ {
+		if string(key) == fieldInfo[f].Name {
+			p.next = f + 1
+			return f, true
+		}
+	}
+	f, ok := fieldByName[string(key)]
+	if ok {
+		p.next = f + 1
+	}
+	return f, ok
 }
 
 func (p *jsonParser) end() *Error {
@@ -295,6 +316,13 @@ func (p *jsonParser) value(f Field, r *Record) *Error {
 		if p.b[p.i] != '"' {
 			return p.wrongType(f, "string")
 		}
+		if kind == KindHash {
+			if h, ok := p.hash16(); ok {
+				r.Fingerprint = h
+				r.present |= 1 << f
+				return nil
+			}
+		}
 		s, e := p.str(name)
 		if e != nil {
 			return e
@@ -307,7 +335,10 @@ func (p *jsonParser) value(f Field, r *Record) *Error {
 			case FieldID, FieldOrigin:
 				r.SetString(f, string(s))
 			default:
-				r.SetString(f, p.internString(s))
+				if string(s) != p.last[f] {
+					p.last[f] = p.internString(s)
+				}
+				r.SetString(f, p.last[f])
 			}
 			return nil
 		}
@@ -337,13 +368,15 @@ func (p *jsonParser) value(f Field, r *Record) *Error {
 			if p.b[p.i] != '"' {
 				return p.wrongType(f, "array of strings")
 			}
-			s, e := p.str(name)
-			if e != nil {
-				return e
-			}
-			h, ok := parseHash(s)
+			h, ok := p.hash16()
 			if !ok {
-				return &Error{Field: name, Reason: "bad hash", Detail: strconv.Quote(string(s))}
+				s, e := p.str(name)
+				if e != nil {
+					return e
+				}
+				if h, ok = parseHash(s); !ok {
+					return &Error{Field: name, Reason: "bad hash", Detail: strconv.Quote(string(s))}
+				}
 			}
 			r.Prefix = append(r.Prefix, h)
 			p.ws()
@@ -435,22 +468,67 @@ func (p *jsonParser) str(field string) ([]byte, *Error) {
 	}
 	p.i++
 	start := p.i
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		if c == '"' {
-			s := p.b[start:p.i]
-			p.i++
-			return s, nil
-		}
-		if c == '\\' {
-			return p.strSlow(field, start)
-		}
-		if c < 0x20 {
-			return nil, p.errAt(field, "malformed JSON")
-		}
-		p.i++
+	p.i += specialIndex(p.b[p.i:])
+	if p.i >= len(p.b) {
+		return nil, p.errAt(field, "malformed JSON")
 	}
-	return nil, p.errAt(field, "malformed JSON")
+	switch c := p.b[p.i]; {
+	case c == '"':
+		s := p.b[start:p.i]
+		p.i++
+		return s, nil
+	case c == '\\':
+		return p.strSlow(field, start)
+	default: // a control character
+		return nil, p.errAt(field, "malformed JSON")
+	}
+}
+
+// hash16 parses the common form of a hash, a string of exactly 16 hex digits, in one pass. It
+// reports false, consuming nothing, for anything else.
+func (p *jsonParser) hash16() (uint64, bool) {
+	i := p.i
+	if i+17 >= len(p.b) || p.b[i+17] != '"' {
+		return 0, false
+	}
+	var h uint64
+	var bad byte
+	for _, c := range p.b[i+1 : i+17] {
+		v := hexVal[c]
+		bad |= v
+		h = h<<4 | uint64(v&0xF)
+	}
+	if bad&0xF0 != 0 {
+		return 0, false
+	}
+	p.i = i + 18
+	return h, true
+}
+
+const (
+	lows  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// specialIndex returns the index of the first byte of b that ends or complicates a JSON string
+// ('"', '\\' or a control character), or len(b). It tests eight bytes at a time.
+func specialIndex(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q := x ^ ('"' * lows)
+		bs := x ^ ('\\' * lows)
+		m := ((q - lows) &^ q) | ((bs - lows) &^ bs) | ((x - 0x20*lows) &^ x)
+		if m &= highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+	}
+	return i
 }
 
 func (p *jsonParser) strSlow(field string, start int) ([]byte, *Error) {

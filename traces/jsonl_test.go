@@ -275,3 +275,31 @@ func FuzzJSONL(f *testing.F) {
 		}
 	})
 }
+
+// Validate's fast path and its detailed checks agree: every record the fast path rejects, the
+// detailed checks reject too, and the other way round.
+func FuzzValidateAgrees(f *testing.F) {
+	f.Add(int64(5), int64(-1), int64(0), float64(50), float64(0), int64(200), int64(0), int64(1_000_000_000))
+	f.Add(int64(10_000_001), int64(3), int64(4), float64(-1), float64(3), int64(99), int64(5), int64(0))
+	f.Fuzz(func(t *testing.T, input, output, reasoning int64, complexity, temperature float64, status, ttft, latency int64) {
+		r := traces.Record{Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Model: "m"}
+		set := func(fl traces.Field, v int64) {
+			if v%7 != 3 { // leave some absent
+				r.SetInt(fl, v)
+			}
+		}
+		set(traces.FieldInput, input)
+		set(traces.FieldOutput, output)
+		set(traces.FieldReasoning, reasoning)
+		set(traces.FieldStatus, status)
+		set(traces.FieldTTFT, ttft)
+		set(traces.FieldLatency, latency)
+		r.SetFloat(traces.FieldComplexity, complexity)
+		r.SetFloat(traces.FieldTemperature, temperature)
+		fast := r.Validate() == nil
+		slow := traces.ValidateDetailed(&r) == nil
+		if fast != slow {
+			t.Fatalf("Validate says valid=%v, detailed checks say %v: %v", fast, slow, traces.ValidateDetailed(&r))
+		}
+	})
+}

@@ -20,12 +20,6 @@ const Stdio = "-"
 // stdinName is how standard input is named in error messages.
 const stdinName = "stdin"
 
-// Stdin and Stdout are the streams Open and Create use for "-". Tests may replace them.
-var (
-	Stdin  io.Reader = os.Stdin
-	Stdout io.Writer = os.Stdout
-)
-
 // decoded is a format reader over a possibly decompressed, possibly spooled input, with everything
 // that must be closed after it.
 type decoded struct {
@@ -46,7 +40,7 @@ func (d *decoded) Close() error {
 
 // openDecoded opens name ("-" for stdin), removes a gzip or zstd layer, detects the format from the
 // content (or takes forceFormat), and returns its reader.
-func openDecoded(name, forceFormat string) (_ *decoded, err error) {
+func openDecoded(name, forceFormat string, stdin io.Reader) (_ *decoded, err error) {
 	d := &decoded{}
 	defer func() {
 		if err != nil {
@@ -58,7 +52,10 @@ func openDecoded(name, forceFormat string) (_ *decoded, err error) {
 	var file *os.File
 	if name == Stdio {
 		display = stdinName
-		raw = Stdin
+		raw = stdin
+		if raw == nil {
+			raw = os.Stdin
+		}
 	} else {
 		f, err := os.Open(name)
 		if err != nil {
@@ -134,13 +131,13 @@ func openDecoded(name, forceFormat string) (_ *decoded, err error) {
 	d.format = format
 
 	in := Input{Name: display, R: content}
-	if format.RandomAccess {
-		if file != nil && comp == None {
-			st, err := file.Stat()
-			if err == nil && st.Mode().IsRegular() {
-				in.At, in.Size = file, st.Size()
-			}
+	if file != nil && comp == None {
+		// A regular file is offered to every format for random access (and mapping).
+		if st, err := file.Stat(); err == nil && st.Mode().IsRegular() {
+			in.At, in.Size = file, st.Size()
 		}
+	}
+	if format.RandomAccess {
 		if in.At == nil {
 			tmp, size, err := spool(content)
 			if err != nil {
@@ -217,20 +214,28 @@ func readError(pos Pos, err error) *Error {
 	return fatalError(pos, "read error", err)
 }
 
-// Create creates the file name ("-" for standard output) and returns a Writer for it in the format
-// and compression that its extensions name, unless format (a registered name) or comp override
-// them. The file appears under its name only when Close succeeds: until then it is written to a
-// temporary file beside it, so a failed run leaves no half-written trace.
-func Create(name, format string, comp *Compression, m Meta) (Writer, error) {
+// CreateOptions says how Create writes a trace. The zero value takes the format and compression
+// from the file name and writes "-" to os.Stdout.
+type CreateOptions struct {
+	Format      string      // a registered format name, instead of the one the name's extension implies
+	Compression Compression // instead of the one the name's extension implies, unless Auto
+	Stdout      io.Writer   // where "-" writes; nil means os.Stdout
+}
+
+// Create creates the file name ("-" for standard output) and returns a Writer for it, in the format
+// and compression that its extensions name unless opts says otherwise ("-" defaults to JSONL). The
+// file appears under its name only when Close succeeds: until then it is written to a temporary
+// file beside it, so a failed run leaves no half-written trace.
+func Create(name string, m Meta, opts CreateOptions) (Writer, error) {
 	f, c, ok := FormatForName(name)
-	if format != "" {
-		f, ok = LookupFormat(format)
+	if opts.Format != "" {
+		f, ok = LookupFormat(opts.Format)
 		if !ok {
-			return nil, fmt.Errorf("traces: unknown format %q (known: %s)", format, FormatNames())
+			return nil, fmt.Errorf("traces: unknown format %q (known: %s)", opts.Format, FormatNames())
 		}
 	}
-	if comp != nil {
-		c = *comp
+	if opts.Compression != Auto {
+		c = opts.Compression
 	}
 	if !ok {
 		if name == Stdio {
@@ -243,7 +248,10 @@ func Create(name, format string, comp *Compression, m Meta) (Writer, error) {
 	var commit func() error
 	var abort func()
 	if name == Stdio {
-		out = Stdout
+		out = opts.Stdout
+		if out == nil {
+			out = os.Stdout
+		}
 		commit, abort = func() error { return nil }, func() {}
 	} else {
 		tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*")

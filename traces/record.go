@@ -99,6 +99,22 @@ func (r *Record) Set(f Field) {
 	}
 }
 
+// SetAll marks every numeric field in s as present, as Set does for each; it ignores the fields of
+// s whose presence follows from their value. Decoders that fill records column by column use it to
+// mark a record's fields at once.
+func (r *Record) SetAll(s Fields) { r.present |= s & maskedFields }
+
+// maskedFields holds the fields whose presence is a bit in Record.present.
+var maskedFields = func() Fields {
+	var s Fields
+	for f := Field(0); f < numFields; f++ {
+		if fieldInfo[f].masked() {
+			s |= 1 << f
+		}
+	}
+	return s
+}()
+
 // Unset marks field f as absent and zeroes its value.
 func (r *Record) Unset(f Field) {
 	if f >= numFields {

@@ -25,6 +25,8 @@ type Options struct {
 	// Sort accepts a trace whose records are out of time order by sorting it (stably, in memory)
 	// before the first record is returned. Without it an out-of-order record is an error.
 	Sort bool
+	// Stdin is what the name "-" reads; nil means os.Stdin.
+	Stdin io.Reader
 }
 
 // Source is a validated trace being read: a decoded file plus the checks every command applies.
@@ -45,7 +47,7 @@ type Source struct {
 // Open opens the trace file name ("-" for standard input) for reading, whatever its format and
 // compression. Close the Source when done.
 func Open(name string, opts Options) (*Source, error) {
-	d, err := openDecoded(name, opts.Format)
+	d, err := openDecoded(name, opts.Format, opts.Stdin)
 	if err != nil {
 		return nil, err
 	}

@@ -114,7 +114,7 @@ func TestSourceWholeFileProblems(t *testing.T) {
 	var gz bytes.Buffer
 	{
 		p := filepath.Join(t.TempDir(), "x.jsonl.gz")
-		w, err := traces.Create(p, "", nil, traces.Meta{})
+		w, err := traces.Create(p, traces.Meta{}, traces.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +171,7 @@ func TestCreateOpenRoundTrip(t *testing.T) {
 			t.Run(format+"/"+c.String(), func(t *testing.T) {
 				dir := t.TempDir()
 				p := filepath.Join(dir, "trace")
-				w, err := traces.Create(p, format, &c, m)
+				w, err := traces.Create(p, m, traces.CreateOptions{Format: format, Compression: c})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -212,7 +212,7 @@ func TestCreateDeterministic(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		for _, name := range []string{"a.jsonl.gz", "a.csv.zst"} {
 			p := filepath.Join(t.TempDir(), name)
-			w, err := traces.Create(p, "", nil, traces.Meta{Source: "x"})
+			w, err := traces.Create(p, traces.Meta{Source: "x"}, traces.CreateOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -232,10 +232,7 @@ func TestCreateDeterministic(t *testing.T) {
 }
 
 func TestOpenStdin(t *testing.T) {
-	old := traces.Stdin
-	defer func() { traces.Stdin = old }()
-	traces.Stdin = bytes.NewReader(lines(good))
-	recs, _, err := readSource("-", traces.Options{})
+	recs, _, err := readSource("-", traces.Options{Stdin: bytes.NewReader(lines(good))})
 	if err != nil || len(recs) != 1 || recs[0].Pos.File != "stdin" {
 		t.Fatalf("stdin: %d records, %v", len(recs), err)
 	}
@@ -313,10 +310,7 @@ func FuzzOpen(f *testing.F) {
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0})
 	f.Add([]byte("time,model\n2026-02-10T08:00:00Z,m\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		old := traces.Stdin
-		defer func() { traces.Stdin = old }()
-		traces.Stdin = bytes.NewReader(data)
-		s, err := traces.Open("-", traces.Options{SkipInvalid: true, MaxInvalid: 1})
+		s, err := traces.Open("-", traces.Options{SkipInvalid: true, MaxInvalid: 1, Stdin: bytes.NewReader(data)})
 		if err != nil {
 			return
 		}

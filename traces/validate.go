@@ -23,6 +23,54 @@ const (
 // temperature in 0..2; turn is not negative; status is an HTTP status (100..599); a recorded cost is
 // in $0..$100,000; the year of Time is in 1990..2199.
 func (r *Record) Validate() *Error {
+	// Fast path: absent numeric fields hold zero, which every range admits (but status), so one
+	// pass of comparisons over the values clears the common valid record; only a record that fails
+	// it goes through the detailed checks below, which name the field.
+	if r.quickValid() {
+		return nil
+	}
+	return r.validateSlow()
+}
+
+var (
+	minTime = time.Date(minYear, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	maxTime = time.Date(maxYear, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+)
+
+func (r *Record) quickValid() bool {
+	if r.Model == "" {
+		return false
+	}
+	if sec := r.Time.Unix(); sec < minTime || sec >= maxTime {
+		return false
+	}
+	// The OR of the token counts is at least the largest of them and has the sign bit of any
+	// negative one: when it is within range, so is each count.
+	if uint64(r.Input|r.CacheWrite5m|r.CacheWrite1h|r.CacheRead|r.Output|r.Reasoning|r.SystemTokens|r.HistoryTokens|r.NewTokens) > MaxTokens {
+		return false
+	}
+	if r.Reasoning > r.Output {
+		return false
+	}
+	if uint64(r.MaxDelay|r.Latency|r.TTFT) > uint64(maxDuration) {
+		return false
+	}
+	if r.TTFT > r.Latency && r.present&(1<<FieldLatency) != 0 {
+		return false
+	}
+	if !(r.Complexity >= 0 && r.Complexity <= 100) || !(r.Temperature >= 0 && r.Temperature <= 2) {
+		return false
+	}
+	if uint(r.Turn) > math.MaxInt32 || uint64(r.Cost) > maxCost {
+		return false
+	}
+	if r.present&(1<<FieldStatus) != 0 && (r.Status < 100 || r.Status > 599) {
+		return false
+	}
+	return true
+}
+
+func (r *Record) validateSlow() *Error {
 	bad := func(f Field, reason, detail string) *Error {
 		return &Error{Pos: r.Pos, Field: f.String(), Reason: reason, Detail: detail}
 	}

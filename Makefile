@@ -1,0 +1,49 @@
+# tarsopt: make demo (generate the baseline trace and run the main job on it), make test (what CI
+# runs), make bench (the benchmarks). Needs only Go (see go.mod for the version).
+
+GO       ?= go
+BIN      ?= ./tarsopt
+OUT      ?= out
+FUZZTIME ?= 3s
+
+.PHONY: build demo test fmt-check vet unit fuzz-smoke bench clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/tarsopt
+
+# The main job on the built-in default: the seed plan's 30-day baseline, generated and inspected.
+demo: build
+	@mkdir -p $(OUT)
+	@echo "== generating the tars-baseline trace (30 days, seed 1) into $(OUT)/base.parquet" >&2
+	$(BIN) gen --profile tars-baseline --days 30 --seed 1 -o $(OUT)/base.parquet
+	@echo "== inspecting it" >&2
+	$(BIN) inspect $(OUT)/base.parquet
+	$(BIN) inspect --json $(OUT)/base.parquet > $(OUT)/inspect.json
+	@echo "== done: trace in $(OUT)/base.parquet, summary in $(OUT)/inspect.json" >&2
+
+test: fmt-check vet unit fuzz-smoke
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test ./...
+
+# A few seconds of fuzzing per fuzz target, found by name in every package.
+fuzz-smoke:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/tarsopt-fuzz.log 2>&1 || { cat /tmp/tarsopt-fuzz.log; exit 1; }; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./benchmarks/... ./traces/... ./money/...
+
+clean:
+	rm -rf $(BIN) $(OUT)

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// runCLI runs the command line in-process and returns its stdout and its stderr, with the error run
+// returned appended to stderr as main would print it. Temporary paths read as $TMP.
+func runCLI(t *testing.T, tmp string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err = run(args, &out, &errb)
+	if err != nil {
+		errb.WriteString("tarsopt: " + err.Error() + "\n")
+	}
+	clean := func(s string) string {
+		if tmp != "" {
+			s = strings.ReplaceAll(s, tmp, "$TMP")
+		}
+		return s
+	}
+	return clean(out.String()), clean(errb.String()), err
+}
+
+// golden compares got with testdata/golden/NAME, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cmd/tarsopt -update to create it)", err)
+	}
+	if got != string(want) {
+		gotPath := path + ".got"
+		os.WriteFile(gotPath, []byte(got), 0o644)
+		t.Errorf("%s differs from the golden file; got is in %s (diff them, or -update)", name, gotPath)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	tmp := t.TempDir()
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr bool
+	}{
+		{"help", []string{"help"}, false},
+		{"help-inspect", []string{"help", "inspect"}, false},
+		{"inspect-json", []string{"inspect", "--json", "testdata/small.jsonl"}, false},
+		{"inspect-table", []string{"inspect", "testdata/small.jsonl"}, false},
+		{"inspect-broken", []string{"inspect", "testdata/broken.jsonl"}, true},
+		{"inspect-skip", []string{"inspect", "--json", "--skip-invalid", "--max-invalid", "0.5", "testdata/broken.jsonl"}, false},
+		{"inspect-skip-over-limit", []string{"inspect", "--skip-invalid", "testdata/broken.jsonl"}, true},
+		{"convert-csv", []string{"convert", "testdata/small.jsonl", "-o", "-", "--format", "csv"}, false},
+		{"gen-day", []string{"gen", "--profile", "tars-baseline", "--days", "1", "--seed", "3", "-o", filepath.Join(tmp, "day.jsonl")}, false},
+		{"inspect-gen-day", []string{"inspect", filepath.Join(tmp, "day.jsonl")}, false},
+		{"unknown-command", []string{"replay-all"}, true},
+		{"bad-flag", []string{"inspect", "--colour", "x.jsonl"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, err := runCLI(t, tmp, tt.args...)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("error = %v, want error %v\nstderr:\n%s", err, tt.wantErr, stderr)
+			}
+			golden(t, tt.name+".stdout", stdout)
+			golden(t, tt.name+".stderr", stderr)
+		})
+	}
+}
+
+// The contract's conversion chain: parquet → jsonl → arrow → jsonl gives the same JSONL bytes.
+func TestConvertChainIsExact(t *testing.T) {
+	tmp := t.TempDir()
+	p := func(name string) string { return filepath.Join(tmp, name) }
+	steps := [][]string{
+		{"gen", "-q", "--days", "2", "--seed", "5", "-o", p("base.parquet")},
+		{"convert", p("base.parquet"), "-o", p("x.jsonl")},
+		{"convert", p("x.jsonl"), "-o", p("y.arrow")},
+		{"convert", p("y.arrow"), "-o", p("z.jsonl")},
+		{"convert", p("z.jsonl"), "-o", p("w.csv.gz")},
+		{"convert", p("w.csv.gz"), "-o", p("v.arrows.zst")},
+		{"convert", p("v.arrows.zst"), "-o", p("u.jsonl")},
+	}
+	for _, args := range steps {
+		if _, stderr, err := runCLI(t, tmp, args...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, stderr)
+		}
+	}
+	x, _ := os.ReadFile(p("x.jsonl"))
+	for _, name := range []string{"z.jsonl", "u.jsonl"} {
+		z, _ := os.ReadFile(p(name))
+		if len(x) == 0 || !bytes.Equal(x, z) {
+			t.Errorf("x.jsonl and %s differ (%d and %d bytes)", name, len(x), len(z))
+		}
+	}
+}
+
+// gen writes byte-identical files for the same seed, in every format.
+func TestGenIsDeterministic(t *testing.T) {
+	tmp := t.TempDir()
+	for _, ext := range []string{"jsonl", "csv", "arrow", "arrows", "parquet", "jsonl.gz", "parquet.zst"} {
+		var files [2][]byte
+		for i := range files {
+			name := filepath.Join(tmp, string(rune('a'+i))+"."+ext)
+			if _, stderr, err := runCLI(t, tmp, "gen", "-q", "--days", "2", "--seed", "9", "-o", name); err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			files[i], _ = os.ReadFile(name)
+		}
+		if len(files[0]) == 0 || !bytes.Equal(files[0], files[1]) {
+			t.Errorf("%s: two runs with the same seed wrote different files", ext)
+		}
+	}
+}
