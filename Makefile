@@ -42,8 +42,10 @@ fuzz-smoke:
 	  done; \
 	done
 
+# Package benchmarks, then the 1M-record codec suite and the decode ratios (several minutes).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./benchmarks/... ./traces/... ./money/...
+	$(GO) test -run '^$$' -bench . -benchmem ./money/... ./internal/... ./traces/...
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./benchmarks
 
 clean:
 	rm -rf $(BIN) $(OUT)

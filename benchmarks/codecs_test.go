@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -200,6 +201,7 @@ func BenchmarkDecode(b *testing.B) {
 	for _, f := range append(formats, "encoding-json") {
 		b.Run(fmt.Sprintf("format=%s/records=%d", f, corpusRecords), func(b *testing.B) {
 			b.ReportAllocs()
+			runtime.GC() // start from a collected heap: peak-heap-MiB is this decoder's
 			var peak uint64
 			for b.Loop() {
 				var n int
@@ -260,30 +262,43 @@ func BenchmarkEncode(b *testing.B) {
 }
 
 // BenchmarkDecodeRatios times Arrow IPC, canonical JSONL and plain encoding/json decoding of the
-// same million records in the same run, alternating them, and reports the speed ratios the project
-// targets: arrow-x-jsonl (JSONL time over Arrow time, target at least 10) and jsonl-x-encoding-json
-// (encoding/json time over JSONL time, target at least 3).
+// same million records in the same run, alternating them, each after a garbage collection, and
+// reports the median over iterations of the speed ratios the project targets: arrow-x-jsonl (JSONL
+// time over Arrow time, target at least 10) and jsonl-x-encoding-json (encoding/json time over
+// JSONL time, target at least 3). Run it with -benchtime 5x or more.
 func BenchmarkDecodeRatios(b *testing.B) {
 	c := getCorpus(b)
-	var tArrow, tJSONL, tStd time.Duration
-	for b.Loop() {
+	timed := func(decode func() (int, error)) time.Duration {
+		runtime.GC()
 		t0 := time.Now()
-		if n, _, err := decodeFile(c.files["arrow"]); err != nil || n != corpusRecords {
-			b.Fatal(n, err)
+		if n, err := decode(); err != nil || n != corpusRecords {
+			b.Fatalf("decoded %d records: %v", n, err)
 		}
-		t1 := time.Now()
-		if n, _, err := decodeFile(c.files["jsonl"]); err != nil || n != corpusRecords {
-			b.Fatal(n, err)
-		}
-		t2 := time.Now()
-		if n, err := decodeEncodingJSON(c.files["jsonl"]); err != nil || n != corpusRecords {
-			b.Fatal(n, err)
-		}
-		t3 := time.Now()
-		tArrow += t1.Sub(t0)
-		tJSONL += t2.Sub(t1)
-		tStd += t3.Sub(t2)
+		return time.Since(t0)
 	}
-	b.ReportMetric(float64(tJSONL)/float64(tArrow), "arrow-x-jsonl")
-	b.ReportMetric(float64(tStd)/float64(tJSONL), "jsonl-x-encoding-json")
+	viaOpen := func(format string) func() (int, error) {
+		return func() (int, error) {
+			n, _, err := decodeFile(c.files[format])
+			return n, err
+		}
+	}
+	var arrowX, stdX []float64
+	for b.Loop() {
+		tArrow := timed(viaOpen("arrow"))
+		tJSONL := timed(viaOpen("jsonl"))
+		tStd := timed(func() (int, error) { return decodeEncodingJSON(c.files["jsonl"]) })
+		arrowX = append(arrowX, float64(tJSONL)/float64(tArrow))
+		stdX = append(stdX, float64(tStd)/float64(tJSONL))
+	}
+	b.ReportMetric(median(arrowX), "arrow-x-jsonl")
+	b.ReportMetric(median(stdX), "jsonl-x-encoding-json")
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -249,7 +249,7 @@ func (rep *inspection) writeTable(w io.Writer) {
 	for _, m := range slices.Sorted(maps.Keys(rep.Unpriced)) {
 		kv("unpriced", "%s (%d records)", m, rep.Unpriced[m])
 	}
-	kv("sessions", "%d in %d tenant(s)", rep.Sessions, rep.Tenants)
+	kv("sessions", "%s in %s tenant(s)", thousands(float64(rep.Sessions), 0), thousands(float64(rep.Tenants), 0))
 	kv("error rate", "%s", pctString(rep.ErrorRate))
 	tw.Flush()
 	w.Write(b.Bytes())

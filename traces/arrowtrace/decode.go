@@ -1,6 +1,7 @@
 package arrowtrace
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -241,11 +242,13 @@ type column struct {
 
 	intDur bool // a duration column that Parquet made int64; unit says its unit
 
-	str   stringValuer
-	soff  []int32 // for utf8 arrays: offsets of rows 0..n, into sdata
-	sdata []byte
-	cache [cacheSize + 1]string // recent values of a string column, by strHash; cache[0] is ""
-	ccode [cacheSize + 1]uint8  // the codes of enum names in cache
+	str      stringValuer
+	soff     []int32 // for utf8 arrays: offsets of rows 0..n, into sdata
+	sdata    []byte
+	bulk     []byte // a copy of sdata[bulkBase:] for the batch, valid UTF-8; see bindBulk
+	bulkBase int
+	cache    [cacheSize + 1]string // recent values of a string column, by strHash; cache[0] is ""
+	ccode    [cacheSize + 1]uint8  // the codes of enum names in cache
 
 	dict     arrow.Array // dictionary values, with their state cached by index
 	dictData arrow.ArrayData
@@ -429,7 +432,34 @@ func (c *column) bindString(arr arrow.Array) bool {
 	if c.kind == traces.KindEnum {
 		c.op = opEnum
 	}
+	c.bindBulk(arr.Len())
 	return true
+}
+
+// bindBulk prepares a column whose values are mostly distinct (ids, sessions) to be decoded in
+// bulk: its string bytes for the whole batch are copied out once and checked for UTF-8 once, and
+// each row's value is then a slice of that copy, instead of a per-row hash, copy and check. A
+// record that keeps such a string keeps that column's copy alive, no more. Columns of repeated
+// values (models, tenants) keep the per-row cache, which shares one copy of each value.
+func (c *column) bindBulk(n int) {
+	c.bulk, c.bulkBase = nil, 0
+	if c.soff == nil || n == 0 || len(c.soff) < n+1 {
+		return
+	}
+	switch c.f {
+	case traces.FieldID, traces.FieldSession, traces.FieldParent, traces.FieldOrigin:
+	default:
+		return
+	}
+	lo, hi := int(c.soff[0]), int(c.soff[n])
+	if lo < 0 || hi < lo || hi > len(c.sdata) {
+		return // the per-row path reports the corrupt offsets
+	}
+	b := bytes.Clone(c.sdata[lo:hi])
+	if !utf8.Valid(b) {
+		return // the per-row path names the bad row
+	}
+	c.bulk, c.bulkBase = b, lo
 }
 
 func (c *column) bindList(arr arrow.Array) bool {
@@ -837,6 +867,28 @@ func (d *Reader) decodeBlock(lo int, blk []traces.Record, errs []*traces.Error) 
 			}
 			soff, data := c.soff[lo:lo+n+1], c.sdata
 			size := len(data)
+			if c.bulk != nil {
+				bulk, base, off := c.bulk, c.bulkBase, stringOff[f]
+				for m := vw; m != 0; m &= m - 1 {
+					j := bits.TrailingZeros64(m)
+					at, end := int(soff[j])-base, int(soff[j+1])-base
+					if at < 0 || end < at || end > len(bulk) {
+						fatal = d.corruptAt(j, c, fmt.Sprintf("string offsets [%d, %d) out of range [0, %d)", at+base, end+base, size))
+						break
+					}
+					if end == at {
+						continue
+					}
+					// The batch's bytes are valid UTF-8 as a whole; a value is too unless it
+					// starts or ends inside a character.
+					if !utf8.RuneStart(bulk[at]) || (end < len(bulk) && !utf8.RuneStart(bulk[end])) {
+						d.badString(errs, j, c, string(bulk[at:end]))
+						continue
+					}
+					*fieldAt[string](&blk[j], off) = unsafe.String(&bulk[at], end-at)
+				}
+				break
+			}
 			off, enum := stringOff[f], c.op == opEnum
 			if enum {
 				off = enumOff[f]

@@ -411,3 +411,51 @@ func TestNotArrow(t *testing.T) {
 		}
 	}
 }
+
+// Columns of mostly distinct values (id, session) are checked for UTF-8 a batch at a time; a value
+// that splits a character with its neighbour is still caught, though the batch's bytes as a whole
+// are valid.
+func TestBulkStringsSplitCharacter(t *testing.T) {
+	cols := append(minimalCols(false),
+		testCol{"id", arrow.BinaryTypes.String, true, func(b array.Builder) {
+			// "a\xc3" + "\xa9b" is "aéb": valid together, invalid apart.
+			b.(*array.StringBuilder).AppendValues([]string{"ok-é", "a\xc3", "\xa9b"}, nil)
+		}},
+		testCol{"session", arrow.BinaryTypes.String, true, func(b array.Builder) {
+			b.(*array.StringBuilder).AppendValues([]string{"s1", "", "s3"}, []bool{true, false, true})
+		}},
+	)
+	rec := buildBatch(t, cols, nil)
+	defer rec.Release()
+	for _, c := range codecs {
+		var data []byte
+		switch c.name {
+		case "arrow":
+			data = writeIPCFile(t, rec)
+		case "arrows":
+			data = writeIPCStream(t, rec)
+		default:
+			data = writeParquet(t, rec, true)
+		}
+		t.Run(c.name, func(t *testing.T) {
+			d, err := c.read(data, "b"+c.ext)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			var r traces.Record
+			if err := d.Read(&r); err != nil || r.ID != "ok-é" || r.Session != "s1" {
+				t.Fatalf("row 0: id %q session %q, err %v", r.ID, r.Session, err)
+			}
+			for row := 1; row <= 2; row++ {
+				err := d.Read(&r)
+				if e, ok := traces.AsError(err); !ok || e.Fatal || e.Key() != "id: invalid UTF-8" {
+					t.Fatalf("row %d: err %v, want id: invalid UTF-8", row, err)
+				}
+			}
+			if err := d.Read(&r); err != io.EOF {
+				t.Fatalf("after the last row: %v", err)
+			}
+		})
+	}
+}
