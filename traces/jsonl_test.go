@@ -9,18 +9,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tarsopt/tarsopt/internal/tracetest"
 	"github.com/tarsopt/tarsopt/traces"
 )
 
 // cmpRecords compares records on their values and presence, ignoring where they were read from.
-var cmpRecords = []cmp.Option{
-	cmpopts.EquateEmpty(),
-	cmp.AllowUnexported(traces.Record{}),
-	cmpopts.IgnoreFields(traces.Record{}, "Pos"),
-}
+var cmpRecords = tracetest.CmpOptions
 
 func TestJSONLDecodeFields(t *testing.T) {
 	in := `{"tarsopt_trace":1,"block_size":64,"source":"test"}
@@ -217,18 +212,11 @@ func randomRecords(t testing.TB, n int) []traces.Record {
 
 func readAll(t testing.TB, d traces.Reader) []traces.Record {
 	t.Helper()
-	var out []traces.Record
-	var r traces.Record
-	for {
-		err := d.Read(&r)
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r.Clone())
+	out, err := tracetest.ReadAll(d)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return out
 }
 
 func FuzzJSONL(f *testing.F) {

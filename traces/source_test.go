@@ -32,18 +32,8 @@ func readSource(path string, opts traces.Options) ([]traces.Record, traces.Stats
 		return nil, traces.Stats{}, err
 	}
 	defer s.Close()
-	var out []traces.Record
-	var r traces.Record
-	for {
-		err := s.Read(&r)
-		if err == io.EOF {
-			return out, s.Stats(), nil
-		}
-		if err != nil {
-			return out, s.Stats(), err
-		}
-		out = append(out, r.Clone())
-	}
+	out, err := tracetest.ReadAll(s)
+	return out, s.Stats(), err
 }
 
 const good = `{"time":"2026-02-10T08:00:00Z","model":"m","input":1,"output":2}`

@@ -5,8 +5,12 @@
 package tracetest
 
 import (
+	"io"
 	"math/rand/v2"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tarsopt/tarsopt/money"
 	"github.com/tarsopt/tarsopt/traces"
@@ -103,3 +107,28 @@ func tokens(rng *rand.Rand) int64 {
 }
 
 func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
+
+// ReadAll reads every record of r, each cloned, until io.EOF (nil error) or the first error, which
+// it returns with the records read before it.
+func ReadAll(r traces.Reader) ([]traces.Record, error) {
+	var out []traces.Record
+	var rec traces.Record
+	for {
+		err := r.Read(&rec)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, rec.Clone())
+	}
+}
+
+// CmpOptions makes go-cmp compare records by value and presence, treating nil and empty prefixes
+// alike and ignoring where each record was read from.
+var CmpOptions = []cmp.Option{
+	cmpopts.EquateEmpty(),
+	cmp.AllowUnexported(traces.Record{}),
+	cmpopts.IgnoreFields(traces.Record{}, "Pos"),
+}

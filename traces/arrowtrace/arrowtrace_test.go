@@ -81,18 +81,8 @@ func decodeAll(t testing.TB, c codec, data []byte) ([]traces.Record, traces.Meta
 		return nil, traces.Meta{}, err
 	}
 	defer d.Close()
-	var out []traces.Record
-	var r traces.Record
-	for {
-		err := d.Read(&r)
-		if err == io.EOF {
-			return out, d.Meta(), nil
-		}
-		if err != nil {
-			return out, d.Meta(), err
-		}
-		out = append(out, r.Clone())
-	}
+	out, err := tracetest.ReadAll(d)
+	return out, d.Meta(), err
 }
 
 var recordOpts = []cmp.Option{cmpopts.EquateEmpty(), cmp.AllowUnexported(traces.Record{}, traces.Pos{})}
