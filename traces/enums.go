@@ -105,3 +105,36 @@ func ParseServiceTier[S ~string | ~[]byte](s S) (t ServiceTier, ok bool) {
 	}
 	return 0, false
 }
+
+// Speed is the generation speed a call asked for (Anthropic's fast mode bills a multiple of the
+// standard price). The zero value means absent.
+type Speed uint8
+
+// Speeds.
+const (
+	SpeedStandard Speed = iota + 1 // the default speed
+	SpeedFast                      // fast mode, at the price book's "fast" multiplier
+)
+
+var speedNames = [...]string{"", "standard", "fast"}
+
+// Speeds lists every speed in order.
+var Speeds = []Speed{SpeedStandard, SpeedFast}
+
+// String returns the name of s, or "" for the zero value.
+func (s Speed) String() string {
+	if int(s) < len(speedNames) {
+		return speedNames[s]
+	}
+	return "invalid"
+}
+
+// ParseSpeed returns the speed named s; ok is false for an unknown name.
+func ParseSpeed[S ~string | ~[]byte](s S) (v Speed, ok bool) {
+	for i := 1; i < len(speedNames); i++ {
+		if string(s) == speedNames[i] {
+			return Speed(i), true
+		}
+	}
+	return 0, false
+}

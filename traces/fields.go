@@ -29,6 +29,7 @@ const (
 	FieldPriority
 	FieldMaxDelay
 	FieldServiceTier
+	FieldSpeed
 	FieldTemperature
 	FieldInput
 	FieldCacheWrite5m
@@ -116,6 +117,7 @@ var fieldInfo = [numFields]FieldInfo{
 	FieldPriority:      {"priority", KindEnum, "", priorityNames[1:], "how urgent the call is"},
 	FieldMaxDelay:      {"max_delay", KindDuration, "s", nil, "how long the call may wait before it is sent; 0 means interactive"},
 	FieldServiceTier:   {"service_tier", KindEnum, "", tierNames[1:], "provider tier the call was billed at"},
+	FieldSpeed:         {"speed", KindEnum, "", speedNames[1:], "generation speed the call asked for; fast mode is billed at a multiple"},
 	FieldTemperature:   {"temperature", KindFloat, "", nil, "sampling temperature; 0 means a deterministic request"},
 	FieldInput:         {"input", KindTokens, "tokens", nil, "uncached input tokens"},
 	FieldCacheWrite5m:  {"cache_write_5m", KindTokens, "tokens", nil, "input tokens written to the prompt cache with a 5-minute TTL"},
@@ -221,16 +223,50 @@ func (r *Record) SetString(f Field, s string) {
 	}
 }
 
-func (r *Record) enumCode(f Field) uint8 {
+// enumPtr returns the address of enum field f as its uint8 code.
+func (r *Record) enumPtr(f Field) *uint8 {
 	switch f {
 	case FieldQueryType:
-		return uint8(r.QueryType)
+		return (*uint8)(&r.QueryType)
 	case FieldPriority:
-		return uint8(r.Priority)
+		return (*uint8)(&r.Priority)
 	case FieldServiceTier:
-		return uint8(r.ServiceTier)
+		return (*uint8)(&r.ServiceTier)
+	case FieldSpeed:
+		return (*uint8)(&r.Speed)
 	}
 	panic("traces: not an enum field: " + f.String())
+}
+
+func (r *Record) enumCode(f Field) uint8 { return *r.enumPtr(f) }
+
+// EnumCode returns the code of enum field f in r (0 when absent). It panics if f is not an enum.
+func (r *Record) EnumCode(f Field) uint8 { return *r.enumPtr(f) }
+
+// SetEnumCode sets enum field f of r to code (0 makes it absent), as ParseEnum returns it. It
+// panics if f is not an enum field.
+func (r *Record) SetEnumCode(f Field, code uint8) { *r.enumPtr(f) = code }
+
+// ParseEnum returns the code of the enum value named s for field f, or 0 when s names none (or f
+// is not an enum).
+func ParseEnum[S ~string | ~[]byte](f Field, s S) uint8 {
+	if f >= numFields {
+		return 0
+	}
+	for i, v := range fieldInfo[f].Values {
+		if string(s) == v {
+			return uint8(i + 1)
+		}
+	}
+	return 0
+}
+
+// EnumName returns the name of code for enum field f, or "" for 0 and unknown codes.
+func EnumName(f Field, code uint8) string {
+	if f >= numFields || code == 0 || int(code) > len(fieldInfo[f].Values) {
+		return ""
+	}
+	return fieldInfo[f].Values[code-1]
 }
 
 // tokenPtr returns the address of a KindTokens or KindInt field held as int64.
@@ -354,14 +390,7 @@ func (r *Record) zero(f Field) {
 	case KindString:
 		r.SetString(f, "")
 	case KindEnum:
-		switch f {
-		case FieldQueryType:
-			r.QueryType = 0
-		case FieldPriority:
-			r.Priority = 0
-		case FieldServiceTier:
-			r.ServiceTier = 0
-		}
+		*r.enumPtr(f) = 0
 	case KindHashList:
 		r.Prefix = r.Prefix[:0]
 	case KindFloat:
@@ -384,14 +413,7 @@ func (r *Record) AppendText(b []byte, f Field) []byte {
 	case KindString:
 		return append(b, r.stringField(f)...)
 	case KindEnum:
-		switch f {
-		case FieldQueryType:
-			return append(b, r.QueryType.String()...)
-		case FieldPriority:
-			return append(b, r.Priority.String()...)
-		default:
-			return append(b, r.ServiceTier.String()...)
-		}
+		return append(b, EnumName(f, *r.enumPtr(f))...)
 	case KindHashList:
 		for i, h := range r.Prefix {
 			if i > 0 {
@@ -511,18 +533,11 @@ func (r *Record) setText(f Field, s []byte) *valueError {
 }
 
 func (r *Record) setEnum(f Field, s []byte) *valueError {
-	var ok bool
-	switch f {
-	case FieldQueryType:
-		r.QueryType, ok = ParseQueryType(s)
-	case FieldPriority:
-		r.Priority, ok = ParsePriority(s)
-	case FieldServiceTier:
-		r.ServiceTier, ok = ParseServiceTier(s)
-	}
-	if !ok {
+	code := ParseEnum(f, s)
+	if code == 0 {
 		return badValue("unknown value", s)
 	}
+	*r.enumPtr(f) = code
 	return nil
 }
 

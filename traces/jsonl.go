@@ -32,16 +32,32 @@ func init() {
 // blocks with room to spare.
 const maxLine = 64 << 20
 
-// lineReader reads lines from a stream, reusing its buffer, and counts them.
-type lineReader struct {
+// LineReader reads the lines of a text stream, reusing its buffer, and counts them. It removes a
+// UTF-8 byte order mark at the start and the line end ("\n" or "\r\n"), reports a line over 64 MiB
+// as a fatal *Error, and wraps read errors (a corrupt compressed stream) in fatal *Errors with the
+// position. Importers of line-oriented logs use it too.
+type LineReader struct {
 	br   *bufio.Reader
 	name string
 	line int64
 	buf  []byte
 }
 
-// next returns the next line without its line end, or io.EOF. The slice is valid until the next call.
-func (l *lineReader) next() ([]byte, error) {
+// NewLineReader returns a LineReader of r; name is the file name for errors.
+func NewLineReader(r io.Reader, name string) *LineReader {
+	br, ok := r.(*bufio.Reader)
+	if !ok || br.Size() < 1<<16 {
+		br = bufio.NewReaderSize(r, 1<<16)
+	}
+	return &LineReader{br: br, name: name}
+}
+
+// Line returns the 1-based number of the line Next returned last.
+func (l *LineReader) Line() int64 { return l.line }
+
+// Next returns the next line without its line end, or io.EOF. The slice is valid until the next
+// call.
+func (l *LineReader) Next() ([]byte, error) {
 	b, err := l.br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
 		l.buf = append(l.buf[:0], b...)
@@ -73,7 +89,7 @@ func (l *lineReader) next() ([]byte, error) {
 // JSONLReader decodes canonical JSONL. It allocates only for strings it has not seen recently (ids;
 // models, sessions and tenants are interned).
 type JSONLReader struct {
-	lr      lineReader
+	lr      *LineReader
 	meta    Meta
 	pending []byte // first record line, read while looking for the header
 	pendOK  bool
@@ -83,14 +99,10 @@ type JSONLReader struct {
 // NewJSONLReader returns a reader of canonical JSONL from r, reading the header line if there is
 // one. name is the file name for error messages.
 func NewJSONLReader(r io.Reader, name string) (*JSONLReader, error) {
-	br, ok := r.(*bufio.Reader)
-	if !ok || br.Size() < 1<<16 {
-		br = bufio.NewReaderSize(r, 1<<16)
-	}
-	d := &JSONLReader{lr: lineReader{br: br, name: name}}
+	d := &JSONLReader{lr: NewLineReader(r, name)}
 	d.p.intern = make(map[string]string)
 	for {
-		b, err := d.lr.next()
+		b, err := d.lr.Next()
 		if err == io.EOF {
 			return d, nil
 		}
@@ -133,7 +145,7 @@ func (d *JSONLReader) Read(r *Record) error {
 	} else {
 		for {
 			var err error
-			b, err = d.lr.next()
+			b, err = d.lr.Next()
 			if err != nil {
 				return err
 			}

@@ -20,6 +20,99 @@ const Stdio = "-"
 // stdinName is how standard input is named in error messages.
 const stdinName = "stdin"
 
+// OpenStream opens name ("-" for stdin, read from stdin or os.Stdin when nil) and returns its
+// content with a gzip or zstd layer removed, for importers of logs that are not traces. Errors from
+// the returned reader name the compression ("corrupt gzip data: ...").
+func OpenStream(name string, stdin io.Reader) (io.ReadCloser, Compression, error) {
+	c, err := openContent(name, stdin)
+	if err != nil {
+		return nil, None, err
+	}
+	return &streamCloser{Reader: c.r, closers: c.closers}, c.comp, nil
+}
+
+// content is an opened input with its compression layer removed.
+type content struct {
+	r       *bufio.Reader // the decompressed bytes
+	file    *os.File      // the file itself, when name is a file
+	comp    Compression
+	display string // the name for messages
+	closers []func() error
+}
+
+func (c *content) close() {
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		c.closers[i]()
+	}
+}
+
+func openContent(name string, stdin io.Reader) (_ *content, err error) {
+	c := &content{display: name}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	var raw io.Reader
+	if name == Stdio {
+		c.display = stdinName
+		raw = stdin
+		if raw == nil {
+			raw = os.Stdin
+		}
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		c.closers = append(c.closers, f.Close)
+		raw, c.file = f, f
+	}
+	br := bufio.NewReaderSize(raw, 1<<16)
+	head, err := br.Peek(8)
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return nil, fatalError(Pos{File: c.display}, "read error", err)
+	}
+	if len(head) == 0 {
+		return nil, &Error{Pos: Pos{File: c.display}, Reason: "empty file", Fatal: true, Err: ErrEmpty}
+	}
+	comp, unsupported := detectCompression(head)
+	if unsupported != "" {
+		return nil, fatalError(Pos{File: c.display}, "unsupported compression "+unsupported+" (use gzip or zstd)", nil)
+	}
+	c.comp, c.r = comp, br
+	switch comp {
+	case Gzip:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fatalError(Pos{File: c.display}, "corrupt gzip data", err)
+		}
+		c.closers = append(c.closers, zr.Close)
+		c.r = bufio.NewReaderSize(&decompressErrReader{r: zr, what: "gzip"}, 1<<16)
+	case Zstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return nil, fatalError(Pos{File: c.display}, "corrupt zstd data", err)
+		}
+		c.closers = append(c.closers, func() error { zr.Close(); return nil })
+		c.r = bufio.NewReaderSize(&decompressErrReader{r: zr, what: "zstd"}, 1<<16)
+	}
+	return c, nil
+}
+
+type streamCloser struct {
+	io.Reader
+	closers []func() error
+}
+
+func (s *streamCloser) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
 // decoded is a format reader over a possibly decompressed, possibly spooled input, with everything
 // that must be closed after it.
 type decoded struct {
@@ -41,74 +134,23 @@ func (d *decoded) Close() error {
 // openDecoded opens name ("-" for stdin), removes a gzip or zstd layer, detects the format from the
 // content (or takes forceFormat), and returns its reader.
 func openDecoded(name, forceFormat string, stdin io.Reader) (_ *decoded, err error) {
-	d := &decoded{}
+	c, err := openContent(name, stdin)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoded{comp: c.comp, closers: c.closers}
 	defer func() {
 		if err != nil {
 			d.Close()
 		}
 	}()
-	display := name
-	var raw io.Reader
-	var file *os.File
-	if name == Stdio {
-		display = stdinName
-		raw = stdin
-		if raw == nil {
-			raw = os.Stdin
-		}
-	} else {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		d.closers = append(d.closers, f.Close)
-		raw, file = f, f
-	}
-	fail := func(reason string, err error) *Error {
-		e := fatalError(Pos{File: display}, reason, err)
-		return e
-	}
-
-	br := bufio.NewReaderSize(raw, 1<<16)
-	head, err := br.Peek(8)
+	display, file := c.display, c.file
+	fail := func(reason string, err error) *Error { return fatalError(Pos{File: display}, reason, err) }
+	var content io.Reader = c.r
+	peek, err := c.r.Peek(4096)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-		return nil, fail("read error", err)
-	}
-	if len(head) == 0 {
-		return nil, &Error{Pos: Pos{File: display}, Reason: "empty file", Fatal: true, Err: ErrEmpty}
-	}
-	comp, unsupported := detectCompression(head)
-	if unsupported != "" {
-		return nil, fail("unsupported compression "+unsupported+" (use gzip or zstd)", nil)
-	}
-	d.comp = comp
-	var content io.Reader = br
-	switch comp {
-	case Gzip:
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fail("corrupt gzip data", err)
-		}
-		d.closers = append(d.closers, zr.Close)
-		content = &decompressErrReader{r: zr, what: "gzip"}
-	case Zstd:
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
-		if err != nil {
-			return nil, fail("corrupt zstd data", err)
-		}
-		d.closers = append(d.closers, func() error { zr.Close(); return nil })
-		content = &decompressErrReader{r: zr, what: "zstd"}
-	}
-
-	cbr := br
-	if comp != None {
-		cbr = bufio.NewReaderSize(content, 1<<16)
-		content = cbr
-	}
-	peek, err := cbr.Peek(4096)
-	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-		if comp != None {
-			return nil, fail("corrupt "+comp.String()+" data", err)
+		if c.comp != None {
+			return nil, fail("corrupt "+c.comp.String()+" data", err)
 		}
 		return nil, fail("read error", err)
 	}
@@ -131,7 +173,7 @@ func openDecoded(name, forceFormat string, stdin io.Reader) (_ *decoded, err err
 	d.format = format
 
 	in := Input{Name: display, R: content}
-	if file != nil && comp == None {
+	if file != nil && c.comp == None {
 		// A regular file is offered to every format for random access (and mapping).
 		if st, err := file.Stat(); err == nil && st.Mode().IsRegular() {
 			in.At, in.Size = file, st.Size()

@@ -35,6 +35,7 @@ type Record struct {
 	Priority    Priority      // urgency of the call
 	MaxDelay    time.Duration // how long the call may wait before it is sent; 0 means interactive
 	ServiceTier ServiceTier   // tier the call was billed at
+	Speed       Speed         // generation speed asked for (fast mode costs more)
 	Temperature float64       // sampling temperature; 0 means deterministic
 
 	// Tokens. The prompt is Input + CacheWrite5m + CacheWrite1h + CacheRead.

@@ -145,16 +145,15 @@ func (s *Source) skip(err error) bool {
 	if !ok || e.Fatal || !s.opts.SkipInvalid {
 		return false
 	}
-	s.stats.add(e)
+	s.stats.Add(e)
 	return true
 }
 
 func (s *Source) finish() error {
-	if s.opts.SkipInvalid && s.stats.Invalid > 0 && s.stats.InvalidShare() > s.opts.MaxInvalid {
-		return &Error{Pos: Pos{File: s.name}, Reason: "too many invalid records",
-			Detail: fmt.Sprintf("%d of %d (%s), over the limit of %s", s.stats.Invalid, s.stats.Invalid+s.stats.Records,
-				percent(s.stats.InvalidShare()), percent(s.opts.MaxInvalid)),
-			Fatal: true}
+	if s.opts.SkipInvalid {
+		if err := s.stats.Check(s.name, s.opts.MaxInvalid); err != nil {
+			return err
+		}
 	}
 	return io.EOF
 }
@@ -194,7 +193,8 @@ type Stats struct {
 // maxExamples is how many skipped-record errors Stats keeps verbatim.
 const maxExamples = 5
 
-func (st *Stats) add(e *Error) {
+// Add counts a skipped record by its error's Key, keeping the first few errors.
+func (st *Stats) Add(e *Error) {
 	st.Invalid++
 	if st.Reasons == nil {
 		st.Reasons = make(map[string]int64)
@@ -203,6 +203,18 @@ func (st *Stats) add(e *Error) {
 	if len(st.Examples) < maxExamples {
 		st.Examples = append(st.Examples, e)
 	}
+}
+
+// Check returns a fatal *Error naming file if the share of skipped records exceeds max (0 to 1),
+// and nil otherwise.
+func (st Stats) Check(file string, max float64) error {
+	if st.Invalid > 0 && st.InvalidShare() > max {
+		return &Error{Pos: Pos{File: file}, Reason: "too many invalid records",
+			Detail: fmt.Sprintf("%d of %d (%s), over the limit of %s", st.Invalid, st.Invalid+st.Records,
+				percent(st.InvalidShare()), percent(max)),
+			Fatal: true}
+	}
+	return nil
 }
 
 // InvalidShare returns Invalid / (Invalid + Records), or 0 for an empty trace.

@@ -43,6 +43,8 @@ func Record(rng *rand.Rand, t time.Time) traces.Record {
 				r.Priority = pick(rng, traces.Priorities)
 			case traces.FieldServiceTier:
 				r.ServiceTier = pick(rng, traces.ServiceTiers)
+			case traces.FieldSpeed:
+				r.Speed = pick(rng, traces.Speeds)
 			}
 		case traces.KindTokens:
 			if f != traces.FieldReasoning {

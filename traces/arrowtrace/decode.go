@@ -600,44 +600,12 @@ func quote(s string) string {
 }
 
 // parseEnum returns the code of enum name s for field f, or 0 if s names none.
-func parseEnum(f traces.Field, s string) uint8 {
-	switch f {
-	case traces.FieldQueryType:
-		v, _ := traces.ParseQueryType(s)
-		return uint8(v)
-	case traces.FieldPriority:
-		v, _ := traces.ParsePriority(s)
-		return uint8(v)
-	case traces.FieldServiceTier:
-		v, _ := traces.ParseServiceTier(s)
-		return uint8(v)
-	}
-	return 0
-}
+func parseEnum(f traces.Field, s string) uint8 { return traces.ParseEnum(f, s) }
 
 // enumName returns the name of enum code for field f, a string the Reader owns.
-func enumName(f traces.Field, code uint8) string {
-	switch f {
-	case traces.FieldQueryType:
-		return traces.QueryType(code).String()
-	case traces.FieldPriority:
-		return traces.Priority(code).String()
-	case traces.FieldServiceTier:
-		return traces.ServiceTier(code).String()
-	}
-	return ""
-}
+func enumName(f traces.Field, code uint8) string { return traces.EnumName(f, code) }
 
-func setEnum(r *traces.Record, f traces.Field, code uint8) {
-	switch f {
-	case traces.FieldQueryType:
-		r.QueryType = traces.QueryType(code)
-	case traces.FieldPriority:
-		r.Priority = traces.Priority(code)
-	case traces.FieldServiceTier:
-		r.ServiceTier = traces.ServiceTier(code)
-	}
-}
+func setEnum(r *traces.Record, f traces.Field, code uint8) { r.SetEnumCode(f, code) }
 
 var pow10 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
 
@@ -695,7 +663,7 @@ func init() {
 	turnOff, statusOff, fingerprintOff = at(unsafe.Pointer(turn)), at(unsafe.Pointer(status)), at(unsafe.Pointer(fingerprint))
 	for f, p := range map[traces.Field]*uint8{
 		traces.FieldQueryType: (*uint8)(&r.QueryType), traces.FieldPriority: (*uint8)(&r.Priority),
-		traces.FieldServiceTier: (*uint8)(&r.ServiceTier),
+		traces.FieldServiceTier: (*uint8)(&r.ServiceTier), traces.FieldSpeed: (*uint8)(&r.Speed),
 	} {
 		enumOff[f] = at(unsafe.Pointer(p))
 	}
