@@ -131,18 +131,27 @@ func (r Rate) Cost(n int64) Amount {
 	return Amount(q)
 }
 
-// Scale returns r multiplied by num/den, rounded half to even: the batch discount is Scale(1, 2).
-// It panics if den is zero.
+// Scale returns r multiplied by num/den, computed in 128 bits and rounded half to even: the batch
+// discount is Scale(1, 2). It panics if den is zero or the result does not fit.
 func (r Rate) Scale(num, den int64) Rate {
 	if den == 0 {
 		panic("money: Scale by zero denominator")
 	}
-	p := int64(r) * num
-	if num != 0 && p/num != int64(r) {
-		panic("money: Scale overflows")
+	neg := (r < 0) != (num < 0) != (den < 0)
+	hi, lo := bits.Mul64(decimal.Abs(int64(r)), decimal.Abs(num))
+	d := decimal.Abs(den)
+	if hi >= d {
+		panic(fmt.Sprintf("money: %v × %d/%d overflows", r, num, den))
 	}
-	if den < 0 {
-		p, den = -p, -den
+	q, rem := bits.Div64(hi, lo, d)
+	if rem > d-rem || (rem == d-rem && q&1 == 1) { // rem > d/2, or exactly half and q odd
+		q++
 	}
-	return Rate(decimal.DivRoundHalfEven(p, den))
+	if q > math.MaxInt64 {
+		panic(fmt.Sprintf("money: %v × %d/%d overflows", r, num, den))
+	}
+	if neg {
+		return -Rate(q)
+	}
+	return Rate(q)
 }

@@ -166,3 +166,13 @@ func FuzzParseAmount(f *testing.F) {
 		}
 	})
 }
+
+func TestRateScaleLarge(t *testing.T) {
+	// 4.25e9 × 2.5e9 overflows 64 bits before the division; 128-bit arithmetic does not.
+	if got := MustPerMillion("4.25").Scale(2_500_000_000, 2_500_000_000); got != MustPerMillion("4.25") {
+		t.Errorf("Scale by a large unit fraction = %v", got)
+	}
+	if got := Rate(-3).Scale(1, 2); got != -2 { // -1.5 → -2 (half to even)
+		t.Errorf("negative half-even = %d", got)
+	}
+}

@@ -145,6 +145,10 @@ func TestParseErrors(t *testing.T) {
 		{`{"models":[{"model":"m","input":1,"output":2,"colour":"red"}]}`, "unknown field"},
 		{`{"models":[{"model":"m","input":1,"output":2},{"model":"m","input":1,"output":2}]}`, "overlap"},
 		{`{"models":[{"model":"m","input":1,"output":2,"batch":2}]}`, "batch"},
+		{`{"models":[{"model":"m","input":1,"output":2,"tiers":{"gold":{"input":1,"output":2}}}]}`, "tiers.gold"},
+		{`{"models":[{"model":"m","input":1,"output":2,"windows":[{"from":"25:00","to":"01:00","input":1,"output":1}]}]}`, "windows[0].from"},
+		{`{"models":[{"model":"m","input":1,"output":2,"windows":[{"from":"01:00","to":"02:00","days":["someday"],"input":1,"output":1}]}]}`, "windows[0].days"},
+		{`{"models":[{"model":"m","input":1,"output":2},{"model":"n","aliases":["m"],"input":1,"output":2}]}`, "names both"},
 	} {
 		_, err := Parse(strings.NewReader(tt.in), "p.json")
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
