@@ -22,8 +22,9 @@ type Options struct {
 	// MaxInvalid is the largest share of skipped records (0 to 1) that still counts as success; over
 	// it, the final Read returns an error instead of io.EOF. It applies only with SkipInvalid.
 	MaxInvalid float64
-	// Sort accepts a trace whose records are out of time order by sorting it (stably, in memory)
-	// before the first record is returned. Without it an out-of-order record is an error.
+	// Sort accepts a trace whose records are out of time order by sorting it (stably; in memory up
+	// to DefaultSortRun records, in temporary files beyond) before the first record is returned.
+	// Without it an out-of-order record is an error.
 	Sort bool
 	// Stdin is what the name "-" reads; nil means os.Stdin.
 	Stdin io.Reader
@@ -39,8 +40,7 @@ type Source struct {
 	last  time.Time
 	lastP Pos
 
-	sorted []Record // with Options.Sort, the whole trace
-	next   int
+	sorted ReadCloser // with Options.Sort, the whole trace in order
 	done   bool
 }
 
@@ -80,7 +80,12 @@ func (s *Source) Compression() Compression { return s.dec.comp }
 func (s *Source) Stats() Stats { return s.stats }
 
 // Close releases the file and any temporary copy.
-func (s *Source) Close() error { return s.dec.Close() }
+func (s *Source) Close() error {
+	if s.sorted != nil {
+		s.sorted.Close()
+	}
+	return s.dec.Close()
+}
 
 // Read fills r with the next valid record. At the end it returns io.EOF, or an error if the share of
 // skipped records exceeds Options.MaxInvalid. Any other error is the first bad record (without
@@ -90,16 +95,11 @@ func (s *Source) Read(r *Record) error {
 		return io.EOF
 	}
 	if s.sorted != nil {
-		if s.next == len(s.sorted) {
+		err := s.sorted.Read(r)
+		if err == io.EOF {
 			s.done = true
-			return io.EOF
 		}
-		p := r.Prefix[:0]
-		*r = s.sorted[s.next]
-		r.Prefix = append(p, r.Prefix...)
-		s.sorted[s.next] = Record{} // release as we go
-		s.next++
-		return nil
+		return err
 	}
 	for {
 		err := s.readValid(r)
@@ -159,7 +159,7 @@ func (s *Source) finish() error {
 }
 
 func (s *Source) loadSorted() error {
-	s.sorted = []Record{}
+	var sorter Sorter
 	var r Record
 	for {
 		err := s.readValid(&r)
@@ -168,17 +168,26 @@ func (s *Source) loadSorted() error {
 		}
 		if err != nil {
 			if !s.skip(err) {
+				sorter.Close()
 				return err
 			}
 			continue
 		}
-		s.sorted = append(s.sorted, r.Clone())
+		if err := sorter.Add(&r); err != nil {
+			sorter.Close()
+			return err
+		}
 	}
-	sort.SliceStable(s.sorted, func(i, j int) bool { return s.sorted[i].Time.Before(s.sorted[j].Time) })
-	s.stats.Records = int64(len(s.sorted))
+	s.stats.Records = sorter.Len()
 	if err := s.finish(); err != io.EOF {
+		sorter.Close()
 		return err
 	}
+	sorted, err := sorter.Finish()
+	if err != nil {
+		return err
+	}
+	s.sorted = sorted
 	return nil
 }
 

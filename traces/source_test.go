@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -315,4 +317,38 @@ func FuzzOpen(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A sorter that spills keeps the order stable across runs, and cleans up its files.
+func TestSorterSpills(t *testing.T) {
+	recs := tracetest.Records(rand.New(rand.NewPCG(21, 22)), 2500)
+	rng := rand.New(rand.NewPCG(1, 1))
+	shuffled := slices.Clone(recs)
+	for i := range shuffled {
+		shuffled[i].ID = strconv.Itoa(i) // the insertion order, to check stability
+		shuffled[i].Time = shuffled[i].Time.Truncate(time.Minute)
+	}
+	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	want := slices.Clone(shuffled)
+	slices.SortStableFunc(want, func(a, b traces.Record) int { return a.Time.Compare(b.Time) })
+	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "tarsopt-sort-*"))
+	s := traces.Sorter{Run: 300}
+	for i := range shuffled {
+		if err := s.Add(&shuffled[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := s.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, r)
+	r.Close()
+	if diff := cmp.Diff(want, got, cmpRecords...); diff != "" {
+		t.Errorf("sorted (-want +got):\n%s", diff)
+	}
+	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "tarsopt-sort-*"))
+	if len(after) > len(before) {
+		t.Errorf("%d temporary files left", len(after)-len(before))
+	}
 }

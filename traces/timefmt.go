@@ -10,6 +10,11 @@ func appendTime(b []byte, t time.Time) []byte {
 	return t.UTC().AppendFormat(b, time.RFC3339Nano)
 }
 
+// ParseTime parses an RFC 3339 timestamp (or the same with a space for the "T") and returns it in
+// UTC; ok is false when s is not one. The common form with a "Z" zone does not allocate. Importers
+// use it for the ISO-8601 timestamps of logs.
+func ParseTime(s []byte) (t time.Time, ok bool) { return parseTime(s) }
+
 // parseTime parses an RFC 3339 timestamp and returns it in UTC. The canonical form
 // "2006-01-02T15:04:05.999999999Z" is parsed without allocating; other offsets and forms fall back to
 // the time package. A space instead of 'T' is accepted, as many exports write it.
