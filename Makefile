@@ -38,7 +38,7 @@ fuzz-smoke:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/tarsopt-fuzz.log 2>&1 || { cat /tmp/tarsopt-fuzz.log; exit 1; }; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 100x $$pkg > /tmp/tarsopt-fuzz.log 2>&1 || { cat /tmp/tarsopt-fuzz.log; exit 1; }; \
 	  done; \
 	done
 

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,9 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
+
+// ccRules is the hand-written Claude Code fixture of the importers' tests.
+const ccRules = "../../traces/importers/testdata/claude-code/rules"
 
 // runCLI runs the command line in-process and returns its stdout and its stderr, with the error run
 // returned appended to stderr as main would print it. Temporary paths read as $TMP.
@@ -67,6 +72,16 @@ func TestGolden(t *testing.T) {
 		{"convert-csv", []string{"convert", "testdata/small.jsonl", "-o", "-", "--format", "csv"}, false},
 		{"gen-day", []string{"gen", "--profile", "tars-baseline", "--days", "1", "--seed", "3", "-o", filepath.Join(tmp, "day.jsonl")}, false},
 		{"inspect-gen-day", []string{"inspect", filepath.Join(tmp, "day.jsonl")}, false},
+		{"cost-unknown-model", []string{"cost", "testdata/small.jsonl"}, true},
+		{"cost-table", []string{"cost", "--unknown-model=zero", "testdata/small.jsonl"}, false},
+		{"cost-json", []string{"cost", "--unknown-model=zero", "--json", "testdata/small.jsonl"}, false},
+		{"cost-csv", []string{"cost", "--unknown-model=zero", "--csv", "--tz", "America/New_York", "testdata/small.jsonl"}, false},
+		{"cost-claude-code", []string{"cost", "--from", "claude-code", "--json", "--skip-invalid", "--max-invalid", "0.5", ccRules}, false},
+		{"cost-claude-code-at", []string{"cost", "--from", "claude-code", "--at", "2025-06-01", "--skip-invalid", "--max-invalid", "0.5", ccRules}, false},
+		{"import-claude-code", []string{"import", "--from", "auto", "--skip-invalid", "--max-invalid", "0.5", ccRules, "-o", filepath.Join(tmp, "cc.jsonl")}, false},
+		{"inspect-imported", []string{"inspect", filepath.Join(tmp, "cc.jsonl")}, false},
+		{"import-stops-at-bad-line", []string{"import", "--from", "claude-code", ccRules, "-o", filepath.Join(tmp, "x.jsonl")}, true},
+		{"import-bad-kind", []string{"import", "--from", "chatgpt", ccRules, "-o", "x.jsonl"}, true},
 		{"unknown-command", []string{"replay-all"}, true},
 		{"bad-flag", []string{"inspect", "--colour", "x.jsonl"}, true},
 	}
@@ -123,6 +138,38 @@ func TestGenIsDeterministic(t *testing.T) {
 		}
 		if len(files[0]) == 0 || !bytes.Equal(files[0], files[1]) {
 			t.Errorf("%s: two runs with the same seed wrote different files", ext)
+		}
+	}
+}
+
+// The contract: import then cost gives the total that cost gives on the logs directly.
+func TestImportThenCostMatches(t *testing.T) {
+	tmp := t.TempDir()
+	for _, out := range []string{"t.parquet", "t.jsonl.zst"} {
+		dst := filepath.Join(tmp, out)
+		if _, stderr, err := runCLI(t, tmp, "import", "--from", "claude-code", "../../traces/importers/testdata/claude-code", "-o", dst); err != nil {
+			t.Fatalf("import: %v\n%s", err, stderr)
+		}
+		direct, _, err := runCLI(t, tmp, "cost", "--json", "--from", "claude-code", "../../traces/importers/testdata/claude-code")
+		if err != nil {
+			t.Fatal(err)
+		}
+		viaTrace, _, err := runCLI(t, tmp, "cost", "--json", dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b struct {
+			Total json.Number `json:"total_usd"`
+			Days  []struct {
+				Date   string                 `json:"date"`
+				Total  json.Number            `json:"total_usd"`
+				Models map[string]json.Number `json:"models"`
+			} `json:"days"`
+		}
+		json.Unmarshal([]byte(direct), &a)
+		json.Unmarshal([]byte(viaTrace), &b)
+		if a.Total == "" || a.Total != b.Total || len(a.Days) == 0 || fmt.Sprint(a.Days) != fmt.Sprint(b.Days) {
+			t.Errorf("%s: total %s from the logs, %s from the trace; days %v vs %v", out, a.Total, b.Total, a.Days, b.Days)
 		}
 	}
 }

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tarsopt/tarsopt/internal/textfmt"
+)
+
+// progress shows a count of records and their rate on stderr while a long input is read: only when
+// stderr is a terminal, and only after the first second, so that quick runs and programs reading
+// stderr see nothing. It redraws one line in place and erases it when done.
+type progress struct {
+	n    atomic.Int64
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// startProgress starts a progress line for what on w; Done stops it. It returns nil (whose methods
+// do nothing) when w is not a terminal.
+func startProgress(w io.Writer, what string) *progress {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	p := &progress{stop: make(chan struct{})}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		start := time.Now()
+		select {
+		case <-p.stop:
+			return
+		case <-time.After(time.Second):
+		}
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		spin := `|/-\`
+		for i := 0; ; i++ {
+			n := p.n.Load()
+			el := time.Since(start)
+			fmt.Fprintf(f, "\r%c %s: %s records, %s/s, %s ", spin[i%4], what, textfmt.Thousands(float64(n), 0),
+				textfmt.Thousands(float64(n)/el.Seconds(), 0), el.Round(time.Second))
+			select {
+			case <-p.stop:
+				fmt.Fprint(f, "\r\033[K")
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return p
+}
+
+// Add counts n records.
+func (p *progress) Add(n int64) {
+	if p != nil {
+		p.n.Add(n)
+	}
+}
+
+// Done stops and erases the progress line.
+func (p *progress) Done() {
+	if p != nil {
+		close(p.stop)
+		p.wg.Wait()
+	}
+}
