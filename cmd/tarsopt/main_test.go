@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tarsopt/tarsopt/money"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -170,6 +172,56 @@ func TestImportThenCostMatches(t *testing.T) {
 		json.Unmarshal([]byte(viaTrace), &b)
 		if a.Total == "" || a.Total != b.Total || len(a.Days) == 0 || fmt.Sprint(a.Days) != fmt.Sprint(b.Days) {
 			t.Errorf("%s: total %s from the logs, %s from the trace; days %v vs %v", out, a.Total, b.Total, a.Days, b.Days)
+		}
+	}
+}
+
+// The differences fixture of benchmarks/ccusage: one difference between ccusage and Anthropic's
+// billing per day. tarsopt must bill each day as Anthropic does, to the nano-dollar.
+func TestCcusageDifferencesFixture(t *testing.T) {
+	const dir = "../../benchmarks/ccusage/testdata/differences"
+	out, stderr, err := runCLI(t, "", "cost", "--from", "claude-code", "--json", dir)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	type report struct {
+		Total json.Number `json:"total_usd"`
+		Days  []struct {
+			Date   string                 `json:"date"`
+			Total  json.Number            `json:"total_usd"`
+			Models map[string]json.Number `json:"models"`
+		} `json:"days"`
+	}
+	var got, want report
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(dir + "/expected-anthropic.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	amount := func(n json.Number) money.Amount {
+		a, err := money.ParseAmount(string(n))
+		if err != nil {
+			t.Fatalf("%q: %v", n, err)
+		}
+		return a
+	}
+	if amount(got.Total) != amount(want.Total) {
+		t.Errorf("total %s, Anthropic's rules give %s", got.Total, want.Total)
+	}
+	gotDays := map[string]map[string]json.Number{}
+	for _, d := range got.Days {
+		gotDays[d.Date] = d.Models
+	}
+	for _, d := range want.Days {
+		for m, v := range d.Models {
+			if amount(gotDays[d.Date][m]) != amount(v) {
+				t.Errorf("%s %s: %s, Anthropic's rules give %s", d.Date, m, gotDays[d.Date][m], v)
+			}
 		}
 	}
 }

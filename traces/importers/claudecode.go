@@ -315,6 +315,92 @@ func readClaudeCodeFile(path string, fileIndex int32, s *jsonscan.Scanner) (res 
 			*dst = v
 			return nil
 		}
+		var progress, innerAssistant bool
+		var dataAgent, innerReq string
+		var innerTS []byte
+		// parseMessage reads a message object: its id, model and usage.
+		parseMessage := func() error {
+			return s.Object(func(k []byte) error {
+				switch string(k) {
+				case "id":
+					var err error
+					c.msgID, err = str1("message.id")
+					return err
+				case "model":
+					m, err := str1("message.model")
+					if err == nil && m == "<synthetic>" {
+						synthetic = true
+					}
+					c.model = m
+					return err
+				case "usage":
+					if s.Null() {
+						return nil
+					}
+					hasUsage = true
+					var split bool
+					var w5, w1, total int64
+					err := s.Object(func(k []byte) error {
+						switch string(k) {
+						case "input_tokens":
+							return int1("message.usage.input_tokens", &c.input)
+						case "output_tokens":
+							return int1("message.usage.output_tokens", &c.output)
+						case "cache_creation_input_tokens":
+							return int1("message.usage.cache_creation_input_tokens", &total)
+						case "cache_read_input_tokens":
+							return int1("message.usage.cache_read_input_tokens", &c.read)
+						case "cache_creation":
+							if s.Null() {
+								return nil
+							}
+							split = true
+							return s.Object(func(k []byte) error {
+								switch string(k) {
+								case "ephemeral_5m_input_tokens":
+									return int1("message.usage.cache_creation.ephemeral_5m_input_tokens", &w5)
+								case "ephemeral_1h_input_tokens":
+									return int1("message.usage.cache_creation.ephemeral_1h_input_tokens", &w1)
+								}
+								return s.Skip()
+							})
+						case "service_tier":
+							t, err := str1("message.usage.service_tier")
+							if err == nil && t != "" {
+								if c.tier, _ = traces.ParseServiceTier(t); c.tier == 0 {
+									return badf("message.usage.service_tier", "unknown value")
+								}
+							}
+							return err
+						case "speed":
+							sp, err := str1("message.usage.speed")
+							if err == nil && sp != "" {
+								c.hasSpeed = true
+								if c.speed, _ = traces.ParseSpeed(sp); c.speed == 0 {
+									return badf("message.usage.speed", "unknown value")
+								}
+							}
+							return err
+						}
+						return s.Skip()
+					})
+					if err != nil {
+						return err
+					}
+					if split {
+						c.cw5, c.cw1 = w5, w1
+						// A total larger than the split (a build that splits only part) goes to 5m.
+						if rest := total - w5 - w1; rest > 0 {
+							c.cw5 += rest
+						}
+					} else {
+						c.cw5 = total
+					}
+					return nil
+				}
+				return s.Skip()
+			})
+		}
 		s.Reset(line)
 		err = s.Object(func(k []byte) error {
 			var err error
@@ -371,83 +457,54 @@ func readClaudeCodeFile(path string, fileIndex int32, s *jsonscan.Scanner) (res 
 					nullField = true
 					return nil
 				}
+				err = parseMessage()
+			case "data":
+				// A progress line echoes a sub-agent's call: data.message.message is its message.
+				if s.Null() {
+					return nil
+				}
 				err = s.Object(func(k []byte) error {
 					switch string(k) {
-					case "id":
+					case "type":
+						t, err := str1("data.type")
+						progress = t == "agent_progress"
+						return err
+					case "agentId":
 						var err error
-						c.msgID, err = str1("message.id")
+						dataAgent, err = str1("data.agentId")
 						return err
-					case "model":
-						m, err := str1("message.model")
-						if err == nil && m == "<synthetic>" {
-							synthetic = true
-						}
-						c.model = m
-						return err
-					case "usage":
+					case "message":
 						if s.Null() {
 							return nil
 						}
-						hasUsage = true
-						var split bool
-						var w5, w1, total int64
-						err := s.Object(func(k []byte) error {
+						return s.Object(func(k []byte) error {
 							switch string(k) {
-							case "input_tokens":
-								return int1("message.usage.input_tokens", &c.input)
-							case "output_tokens":
-								return int1("message.usage.output_tokens", &c.output)
-							case "cache_creation_input_tokens":
-								return int1("message.usage.cache_creation_input_tokens", &total)
-							case "cache_read_input_tokens":
-								return int1("message.usage.cache_read_input_tokens", &c.read)
-							case "cache_creation":
+							case "type":
+								t, err := str1("data.message.type")
+								innerAssistant = t == "assistant"
+								return err
+							case "timestamp":
 								if s.Null() {
 									return nil
 								}
-								split = true
-								return s.Object(func(k []byte) error {
-									switch string(k) {
-									case "ephemeral_5m_input_tokens":
-										return int1("message.usage.cache_creation.ephemeral_5m_input_tokens", &w5)
-									case "ephemeral_1h_input_tokens":
-										return int1("message.usage.cache_creation.ephemeral_1h_input_tokens", &w1)
-									}
-									return s.Skip()
-								})
-							case "service_tier":
-								t, err := str1("message.usage.service_tier")
-								if err == nil && t != "" {
-									if c.tier, _ = traces.ParseServiceTier(t); c.tier == 0 {
-										return badf("message.usage.service_tier", "unknown value")
-									}
+								b, err := s.String()
+								if err != nil {
+									return badf("data.message.timestamp", jsonReason(err))
 								}
+								innerTS = bytes.Clone(b)
+								return nil
+							case "requestId":
+								var err error
+								innerReq, err = str1("data.message.requestId")
 								return err
-							case "speed":
-								sp, err := str1("message.usage.speed")
-								if err == nil && sp != "" {
-									c.hasSpeed = true
-									if c.speed, _ = traces.ParseSpeed(sp); c.speed == 0 {
-										return badf("message.usage.speed", "unknown value")
-									}
+							case "message":
+								if s.Null() {
+									return nil
 								}
-								return err
+								return parseMessage()
 							}
 							return s.Skip()
 						})
-						if err != nil {
-							return err
-						}
-						if split {
-							c.cw5, c.cw1 = w5, w1
-							// A total larger than the split (a build that splits only part) goes to 5m.
-							if rest := total - w5 - w1; rest > 0 {
-								c.cw5 += rest
-							}
-						} else {
-							c.cw5 = total
-						}
-						return nil
 					}
 					return s.Skip()
 				})
@@ -458,6 +515,13 @@ func readClaudeCodeFile(path string, fileIndex int32, s *jsonscan.Scanner) (res 
 		})
 		if err == nil {
 			err = s.End()
+		}
+		if progress && innerAssistant {
+			// The sub-agent's call as the main transcript echoes it: its time, request and agent.
+			isAssistant, ts, c.reqID = true, innerTS, innerReq
+			if dataAgent != "" {
+				c.agent = dataAgent
+			}
 		}
 		switch {
 		case bad != nil:

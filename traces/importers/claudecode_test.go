@@ -87,24 +87,26 @@ func TestClaudeCodeRules(t *testing.T) {
 	}
 }
 
-// The three real transcripts: 17 calls, all claude-opus-4-6, with the totals of their final lines
-// (computed from the files by an independent script applying the same rules).
+// The three real transcripts: 17 calls on claude-opus-4-6, and 5 calls of a Haiku sub-agent that
+// the main transcript echoes in agent_progress lines (with placeholder output counts: no sub-agent
+// transcript of its own survives). The totals equal ccusage 20.0.24's on the same files
+// (benchmarks/ccusage/testdata/real.ccusage-20.0.24.json).
 func TestClaudeCodeRealTranscripts(t *testing.T) {
 	recs, stats, _ := importAll(t, "claude-code", "testdata/claude-code")
 	var in, out, cw1, read int64
-	ids := map[string]bool{}
+	models := map[string]int{}
 	for _, r := range recs {
-		if r.Model == "" || !strings.HasPrefix(r.Origin, "testdata/claude-code/projects/") {
-			continue // the rules fixture lies under testdata/claude-code too, but not under projects/
-		}
 		in, out, cw1, read = in+r.Input, out+r.Output, cw1+r.CacheWrite1h, read+r.CacheRead
-		ids[r.ID] = true
-		if r.Model != "claude-opus-4-6" {
-			t.Errorf("model %q", r.Model)
+		models[r.Model]++
+		if r.Model == "claude-haiku-4-5-20251001" && r.Agent != "afb92ff" {
+			t.Errorf("sub-agent call without its agent: %+v", r)
 		}
 	}
-	if len(ids) != 17 || in != 1633 || out != 1811 || cw1 != 57373 || read != 527032 {
-		t.Errorf("calls %d, input %d, output %d, 1h writes %d, reads %d; want 17, 1633, 1811, 57373, 527032", len(ids), in, out, cw1, read)
+	if len(recs) != 22 || in != 1657 || out != 1818 || cw1 != 71658 || read != 622375 {
+		t.Errorf("calls %d, input %d, output %d, 1h writes %d, reads %d; want 22, 1657, 1818, 71658, 622375", len(recs), in, out, cw1, read)
+	}
+	if models["claude-opus-4-6"] != 17 || models["claude-haiku-4-5-20251001"] != 5 {
+		t.Errorf("models %v", models)
 	}
 	if stats.Invalid != 0 {
 		t.Errorf("invalid lines: %+v", stats)
