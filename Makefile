@@ -19,7 +19,12 @@ demo: build
 	@echo "== inspecting it" >&2
 	$(BIN) inspect $(OUT)/base.parquet
 	$(BIN) inspect --json $(OUT)/base.parquet > $(OUT)/inspect.json
-	@echo "== done: trace in $(OUT)/base.parquet, summary in $(OUT)/inspect.json" >&2
+	@echo "== its exact cost at list prices" >&2
+	$(BIN) cost --top 3 $(OUT)/base.parquet
+	@echo "== the bundled real Claude Code transcripts, imported and priced" >&2
+	$(BIN) import --from claude-code traces/importers/testdata/claude-code -o $(OUT)/claude-code.parquet
+	$(BIN) cost $(OUT)/claude-code.parquet
+	@echo "== done: traces and summaries in $(OUT)/" >&2
 
 test: fmt-check vet unit fuzz-smoke
 

@@ -218,7 +218,7 @@ func (u usd) MarshalJSON() ([]byte, error) { return money.Amount(u).AppendDecima
 // dollars formats an amount for people: cents, or four decimals under a dollar so that small
 // costs do not read as zero.
 func dollars[A ~int64](a A) string {
-	if m := money.Amount(a); m < money.Dollar && m > -money.Dollar {
+	if m := money.Amount(a); m != 0 && m < money.Dollar && m > -money.Dollar {
 		return m.Format(4)
 	}
 	return money.Amount(a).Format(2)
