@@ -293,7 +293,7 @@ var benchInputs = []benchInput{
 				}
 			}
 		}
-		return []string{dir}, 300 * 17
+		return []string{dir}, 300 * 22 // 17 calls and 5 sub-agent calls echoed in agent_progress lines
 	}},
 	{"openclaw", func(b *testing.B) ([]string, int) {
 		dir := b.TempDir()
