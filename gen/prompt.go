@@ -1,5 +1,7 @@
 package gen
 
+import "github.com/tarsopt/tarsopt/internal/hash64"
+
 // A prompt is built from segments: runs of tokens with one identity (the agent's system prompt, a
 // skill's instructions, one turn's new content, one turn's output). Two prompts that start with the
 // same segments share their leading prefix blocks, which is what the provider's prompt cache and
@@ -11,28 +13,9 @@ type segment struct {
 	n  int64
 }
 
-// mix64 is the SplitMix64 finaliser: a bijective 64-bit mixer.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
-}
-
-// combine hashes v into h.
-func combine(h, v uint64) uint64 { return mix64(h ^ mix64(v+0x9e3779b97f4a7c15)) }
-
-// hashString hashes a string with FNV-1a, then mixes.
-func hashString(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return mix64(h)
-}
+func mix64(x uint64) uint64      { return hash64.Mix(x) }
+func combine(h, v uint64) uint64 { return hash64.Combine(h, v) }
+func hashString(s string) uint64 { return hash64.String(s) }
 
 func tokensOf(segs []segment) int64 {
 	var n int64

@@ -27,6 +27,7 @@ var rules = []rule{
 	{"internal/decimal", nil, nil},
 	{"internal/textfmt", nil, nil},
 	{"internal/jsonscan", nil, nil},
+	{"internal/hash64", nil, nil},
 	{"internal/tracetest", []string{"traces"}, nil},
 	{"internal/archtest", nil, nil},
 	{"traces", nil, []string{"github.com/apache/arrow-go", "gonum.org/v1/plot"}},
@@ -46,7 +47,7 @@ var rules = []rule{
 	{"cmd/...", []string{"..."}, nil},
 }
 
-var leaves = []string{"money", "internal/decimal", "internal/textfmt", "internal/jsonscan"}
+var leaves = []string{"money", "internal/decimal", "internal/textfmt", "internal/jsonscan", "internal/hash64"}
 
 func match(pattern, pkg string) bool {
 	if pattern == "..." {

@@ -2,6 +2,7 @@ package importers
 
 import (
 	"bytes"
+	"github.com/tarsopt/tarsopt/internal/hash64"
 	"io"
 	"path/filepath"
 	"strconv"
@@ -216,28 +217,11 @@ func (m *mooncakeState) parse(line []byte, r *traces.Record) *traces.Error {
 
 // The hashing and JSON scanning below are shared by the mooncake and weka importers.
 
-// mix64 is the SplitMix64 finaliser: a bijective 64-bit mixer.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
-}
-
 // chainHash extends the prefix hash h by one block whose id is v.
-func chainHash(h, v uint64) uint64 { return mix64(h ^ mix64(v+0x9e3779b97f4a7c15)) }
+func chainHash(h, v uint64) uint64 { return hash64.Combine(h, v) }
 
 // stringHash hashes s with FNV-1a, then mixes.
-func stringHash[S ~string | ~[]byte](s S) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return mix64(h)
-}
+func stringHash[S ~string | ~[]byte](s S) uint64 { return hash64.String(s) }
 
 // maxJSONDepth bounds the nesting the scanner accepts.
 const maxJSONDepth = 64
