@@ -40,9 +40,10 @@ type Book struct {
 	exact    map[string]string   // lower-cased names and aliases → canonical id
 	alias    map[string]string   // normalised names → canonical id
 	aliasPri map[string]int      // priority of the claim on each normalised name (lower wins)
-	resolved sync.Map            // model name as given → canonical id ("" when unknown)
-	Note     string              // provenance of the prices, for reports
-	Source   string              // where the book came from: "built-in", a file name
+	mu       sync.RWMutex
+	resolved map[string]string // model name as given → canonical id ("" when unknown); under mu
+	Note     string            // provenance of the prices, for reports
+	Source   string            // where the book came from: "built-in", a file name
 }
 
 // NewBook returns an empty book.
@@ -100,7 +101,9 @@ func (b *Book) add(p *Price, priority int, strict bool) error {
 			return fmt.Errorf("%s: price periods overlap", p.Model)
 		}
 	}
-	b.resolved.Clear()
+	b.mu.Lock()
+	clear(b.resolved)
+	b.mu.Unlock()
 	b.byModel[id] = append(b.byModel[id], p)
 	sort.Slice(b.byModel[id], func(i, j int) bool { return b.byModel[id][i].From.Before(b.byModel[id][j].From) })
 	for _, a := range append([]string{p.Model}, p.Aliases...) {
@@ -179,17 +182,25 @@ func (b *Book) Lookup(model string, at time.Time) (*Price, error) {
 // first, then the normalised one, then the normalised one without a date suffix. Results are
 // memoised, so that pricing millions of calls resolves each distinct name once.
 func (b *Book) resolve(model string) string {
-	if v, ok := b.resolved.Load(model); ok {
-		return v.(string)
+	b.mu.RLock()
+	id, ok := b.resolved[model] // a map lookup by string does not allocate, unlike sync.Map's
+	b.mu.RUnlock()
+	if ok {
+		return id
 	}
-	id, ok := b.exact[strings.ToLower(strings.TrimSpace(model))]
+	id, ok = b.exact[strings.ToLower(strings.TrimSpace(model))]
 	if !ok {
 		n := Normalize(model)
 		if id, ok = b.alias[n]; !ok {
 			id = b.alias[undated(n)]
 		}
 	}
-	b.resolved.Store(model, id)
+	b.mu.Lock()
+	if b.resolved == nil {
+		b.resolved = map[string]string{}
+	}
+	b.resolved[model] = id
+	b.mu.Unlock()
 	return id
 }
 
@@ -221,6 +232,11 @@ func Normalize(model string) string {
 
 // undated returns m without a trailing date suffix.
 func undated(m string) string { return dateSuffix.ReplaceAllString(m, "") }
+
+// Family returns the model's name normalised and without a date suffix: the key under which
+// settings for a model (its latency, its quality) are looked up, so that "claude-sonnet-4-5",
+// "claude-sonnet-4-5-20250929" and "us.anthropic.claude-sonnet-4-5-20250929-v1:0" share them.
+func Family(model string) string { return undated(Normalize(model)) }
 
 func gcd(a, b int64) int64 {
 	for b != 0 {
