@@ -84,6 +84,13 @@ func TestGolden(t *testing.T) {
 		{"inspect-imported", []string{"inspect", filepath.Join(tmp, "cc.jsonl")}, false},
 		{"import-stops-at-bad-line", []string{"import", "--from", "claude-code", ccRules, "-o", filepath.Join(tmp, "x.jsonl")}, true},
 		{"import-bad-kind", []string{"import", "--from", "chatgpt", ccRules, "-o", "x.jsonl"}, true},
+		{"config-check-broken", []string{"config", "check", "testdata/broken-config.json"}, true},
+		{"config-check-typo", []string{"config", "check", "testdata/typo-config.json"}, true},
+		{"config-check-set", []string{"config", "check", "testdata/broken-config.json", "--set", "strategies.router.bands[1].max=75"}, false},
+		{"replay-day", []string{"replay", "--trace", filepath.Join(tmp, "day.jsonl")}, false},
+		{"replay-day-json", []string{"replay", "--json", "--per-day", "--trace", filepath.Join(tmp, "day.jsonl"), "--set", "strategies.promptcache.enabled=true"}, false},
+		{"replay-unknown-model", []string{"replay", "--trace", "testdata/small.jsonl"}, true},
+		{"replay-bad-set", []string{"replay", "--trace", "testdata/small.jsonl", "--set", "strategies.router.bands[7].max=3"}, true},
 		{"unknown-command", []string{"replay-all"}, true},
 		{"bad-flag", []string{"inspect", "--colour", "x.jsonl"}, true},
 	}
@@ -223,5 +230,97 @@ func TestCcusageDifferencesFixture(t *testing.T) {
 				t.Errorf("%s %s: %s, Anthropic's rules give %s", d.Date, m, gotDays[d.Date][m], v)
 			}
 		}
+	}
+}
+
+// The contract of tarsopt replay and tarsopt config, checked as a user would.
+func TestReplayContract(t *testing.T) {
+	tmp := t.TempDir()
+	base := filepath.Join(tmp, "base.parquet")
+	if _, stderr, err := runCLI(t, tmp, "gen", "-q", "--days", "3", "--seed", "4", "-o", base); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	// config default validates with config check.
+	def, _, err := runCLI(t, tmp, "config", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(tmp, "performance-config.json")
+	os.WriteFile(cfgPath, []byte(def), 0o644)
+	if _, stderr, err := runCLI(t, tmp, "config", "check", cfgPath); err != nil {
+		t.Fatalf("config check of the default: %v\n%s", err, stderr)
+	}
+	replay := func(args ...string) (map[string]json.RawMessage, string) {
+		t.Helper()
+		out, stderr, err := runCLI(t, tmp, append([]string{"replay", "--json", "--trace", base}, args...)...)
+		if err != nil {
+			t.Fatalf("replay %v: %v\n%s", args, err, stderr)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m, out
+	}
+	m, out1 := replay("--config", cfgPath)
+	type side struct {
+		Cost     json.Number        `json:"cost_usd"`
+		PerDay   json.Number        `json:"cost_per_day_usd"`
+		Upstream *int64             `json:"calls_upstream"`
+		Hit      *float64           `json:"cache_hit_rate"`
+		Batched  *float64           `json:"batched_share"`
+		Deferred *float64           `json:"deferred_share"`
+		P95      *float64           `json:"latency_p95_ms"`
+		Quality  *float64           `json:"quality_score"`
+		Errors   *float64           `json:"error_rate"`
+		Mix      map[string]float64 `json:"model_mix"`
+	}
+	var b, c side
+	var red float64
+	for _, k := range []string{"baseline", "configured", "reduction"} {
+		if _, ok := m[k]; !ok {
+			t.Fatalf("replay --json lacks %q", k)
+		}
+	}
+	json.Unmarshal(m["baseline"], &b)
+	json.Unmarshal(m["configured"], &c)
+	json.Unmarshal(m["reduction"], &red)
+	for name, s := range map[string]side{"baseline": b, "configured": c} {
+		if s.Cost == "" || s.PerDay == "" || s.Upstream == nil || s.Hit == nil || s.Batched == nil || s.Deferred == nil ||
+			s.P95 == nil || s.Quality == nil || s.Errors == nil || len(s.Mix) == 0 {
+			t.Errorf("%s lacks a contract key: %+v", name, s)
+		}
+	}
+	bc, _ := b.Cost.Float64()
+	cc, _ := c.Cost.Float64()
+	if want := 1 - cc/bc; red != want || red <= 0 {
+		t.Errorf("reduction %v, want 1 - %v/%v = %v", red, cc, bc, want)
+	}
+	// Two runs, byte-identical.
+	if _, out2 := replay("--config", cfgPath); out1 != out2 {
+		t.Error("two replays printed different JSON")
+	}
+	// Every strategy disabled through --set: configured = baseline = tarsopt cost.
+	var sets []string
+	for _, n := range []string{"responsecache", "router", "pruner", "batcher", "deferral", "promptcache"} {
+		sets = append(sets, "--set", "strategies."+n+".enabled=false")
+	}
+	m, _ = replay(sets...)
+	json.Unmarshal(m["baseline"], &b)
+	json.Unmarshal(m["configured"], &c)
+	costOut, _, err := runCLI(t, tmp, "cost", "--json", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cost struct {
+		Total json.Number `json:"total_usd"`
+	}
+	json.Unmarshal([]byte(costOut), &cost)
+	if c.Cost != b.Cost || b.Cost != cost.Total || cost.Total == "" {
+		t.Errorf("all disabled: configured %s, baseline %s, tarsopt cost %s: want all equal", c.Cost, b.Cost, cost.Total)
+	}
+	// --set takes the contract's paths.
+	if _, stderr, err := runCLI(t, tmp, "replay", "--json", "--trace", base, "--set", "strategies.router.enabled=false", "--set", "strategies.router.bands[1].max=40"); err != nil {
+		t.Errorf("--set with contract paths: %v\n%s", err, stderr)
 	}
 }
