@@ -1,0 +1,150 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tarsopt/tarsopt/config"
+	"github.com/tarsopt/tarsopt/pricing"
+	"github.com/tarsopt/tarsopt/sim"
+	"github.com/tarsopt/tarsopt/strategies"
+	"github.com/tarsopt/tarsopt/traces"
+)
+
+var (
+	recsOnce sync.Once
+	recsMem  []traces.Record
+)
+
+// corpusInMemory returns the million corpus records, decoded once from the Arrow file.
+func corpusInMemory(b *testing.B) ([]traces.Record, traces.Meta) {
+	c := getCorpus(b)
+	recsOnce.Do(func() {
+		s, err := traces.Open(c.files["arrow"], traces.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		recsMem = make([]traces.Record, 0, corpusRecords)
+		var r traces.Record
+		for s.Read(&r) == nil {
+			recsMem = append(recsMem, r.Clone())
+		}
+	})
+	if len(recsMem) != corpusRecords {
+		b.Fatalf("corpus has %d records in memory", len(recsMem))
+	}
+	return recsMem, c.meta
+}
+
+// stackConfig returns the configuration of a named stack: none (the baseline), default (the seed
+// plan) or all (every strategy on, the provider's prompt cache included).
+func stackConfig(b *testing.B, name string) *config.Config {
+	c := config.Default()
+	switch name {
+	case "none":
+		c.Only()
+	case "all":
+		if err := c.Set("strategies.promptcache.enabled=true"); err != nil {
+			b.Fatal(err)
+		}
+		if len(c.Enabled()) != len(strategies.Names()) {
+			b.Fatalf("stack all enables %v", c.Enabled())
+		}
+	}
+	return c
+}
+
+// replayOnce replays recs through the stack c configures and returns the number of calls.
+func replayOnce(b *testing.B, recs []traces.Record, meta traces.Meta, c *config.Config) int64 {
+	env := strategies.Env{Book: pricing.Default(), Upstream: c.Upstream, BlockSize: meta.BlockSize, Seed: c.Seed}
+	stack, err := c.Stack(env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := sim.Run(context.Background(), sim.NewRecords(recs), stack,
+		sim.Options{Book: env.Book, Upstream: c.Upstream, Seed: c.Seed, Start: meta.Start, End: meta.End})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return res.Total.Calls
+}
+
+// bareLoop sums the tokens of every record: the floor a replay is measured against.
+//
+//go:noinline
+func bareLoop(recs []traces.Record) int64 {
+	var sum int64
+	for i := range recs {
+		sum += recs[i].TotalTokens()
+	}
+	return sum
+}
+
+// BenchmarkReplay replays the million-record corpus in memory through no strategy, the seed plan
+// and every strategy, beside the bare loop, and reports time and allocations per call.
+func BenchmarkReplay(b *testing.B) {
+	recs, meta := corpusInMemory(b)
+	b.Run(fmt.Sprintf("loop=bare/records=%d", len(recs)), func(b *testing.B) {
+		var sink int64
+		for b.Loop() {
+			sink += bareLoop(recs)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(recs)), "ns/call")
+		if sink == 0 {
+			b.Fatal("no tokens")
+		}
+	})
+	for _, name := range []string{"none", "default", "all"} {
+		b.Run(fmt.Sprintf("stack=%s/records=%d", name, len(recs)), func(b *testing.B) {
+			b.ReportAllocs()
+			c := stackConfig(b, name)
+			var ms0, ms1 runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&ms0)
+			for b.Loop() {
+				if n := replayOnce(b, recs, meta, c); n != int64(len(recs)) {
+					b.Fatalf("replayed %d calls", n)
+				}
+			}
+			runtime.ReadMemStats(&ms1)
+			calls := float64(b.N) * float64(len(recs))
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/calls, "ns/call")
+			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/calls, "allocs/call")
+		})
+	}
+}
+
+// BenchmarkReplayRatio times the bare loop and the replay with every strategy on over the same
+// million records in the same run, alternating them, and reports the median ratio of their times
+// (replay-x-bare, target at most 20) and the replay's allocations per call (target at most 1).
+// Run it with -benchtime 5x or more.
+func BenchmarkReplayRatio(b *testing.B) {
+	recs, meta := corpusInMemory(b)
+	c := stackConfig(b, "all")
+	var ratios []float64
+	var mallocs uint64
+	var ms0, ms1 runtime.MemStats
+	for b.Loop() {
+		runtime.GC()
+		t0 := time.Now()
+		if bareLoop(recs) == 0 {
+			b.Fatal("no tokens")
+		}
+		tBare := time.Since(t0)
+		runtime.GC()
+		runtime.ReadMemStats(&ms0)
+		t0 = time.Now()
+		replayOnce(b, recs, meta, c)
+		tReplay := time.Since(t0)
+		runtime.ReadMemStats(&ms1)
+		mallocs += ms1.Mallocs - ms0.Mallocs
+		ratios = append(ratios, float64(tReplay)/float64(tBare))
+	}
+	b.ReportMetric(median(ratios), "replay-x-bare")
+	b.ReportMetric(float64(mallocs)/float64(b.N)/float64(len(recs)), "allocs/call")
+}
