@@ -170,7 +170,8 @@ type runner struct {
 	heap     eventHeap
 	seq      uint64
 	pool     []*strategies.Call
-	released []*strategies.Call
+	released []*strategies.Call       // calls a Flush released, to go on after it returns
+	release  func(c *strategies.Call) // appends to released; made once, so Flush allocates nothing
 
 	origin   int64 // midnight UTC of the first day
 	days     []Day
@@ -194,6 +195,7 @@ func Run(ctx context.Context, src Source, stages []strategies.Stage, opts Option
 		return nil, errors.New("sim: Options.Book and Options.Upstream are required")
 	}
 	r := &runner{opts: opts, stages: stages, unpriced: map[string]int64{}, origin: -1, deferDelay: newHist(6), allLatency: newHist(6)}
+	r.release = func(c *strategies.Call) { r.released = append(r.released, c) }
 	r.observers = make([]strategies.Observer, len(stages))
 	r.flushers = make([]strategies.Flusher, len(stages))
 	r.scheduled = make([]int64, len(stages))
@@ -388,20 +390,17 @@ func (r *runner) flush(now int64, i int) {
 	}
 	f := r.flushers[i]
 	if due, ok := f.Due(); ok && due <= now {
+		// Flushes never nest (advancing a call only schedules events), so one buffer serves.
 		r.released = r.released[:0]
-		f.Flush(now, func(c *strategies.Call) { r.released = append(r.released, c) })
-		// Continue the released calls after Flush returns; copy, since advancing may flush again.
-		batch := r.released
-		r.released = nil
-		for _, c := range batch {
+		f.Flush(now, r.release)
+		for _, c := range r.released {
 			if c.Served {
 				r.served(now, c, i)
 			} else {
 				r.advance(now, c, i+1)
 			}
 		}
-		clear(batch)
-		r.released = batch[:0]
+		clear(r.released)
 	}
 	if r.scheduled[i] < 0 {
 		r.arm(now, i)
