@@ -11,7 +11,8 @@ FUZZTIME ?= 3s
 build:
 	$(GO) build -o $(BIN) ./cmd/tarsopt
 
-# The main job on the built-in default: the seed plan's 30-day baseline, generated and inspected.
+# The main job on the built-in default: the seed plan's 30-day baseline, generated, inspected,
+# priced and replayed through the plan's strategies.
 demo: build
 	@mkdir -p $(OUT)
 	@echo "== generating the tars-baseline trace (30 days, seed 1) into $(OUT)/base.parquet" >&2
@@ -21,9 +22,15 @@ demo: build
 	$(BIN) inspect --json $(OUT)/base.parquet > $(OUT)/inspect.json
 	@echo "== its exact cost at list prices" >&2
 	$(BIN) cost --top 3 $(OUT)/base.parquet
+	@echo "== replayed through the seed plan's strategies, beside the baseline" >&2
+	$(BIN) replay --trace $(OUT)/base.parquet
+	$(BIN) replay --trace $(OUT)/base.parquet --json --per-day > $(OUT)/replay.json
 	@echo "== the bundled real Claude Code transcripts, imported and priced" >&2
 	$(BIN) import --from claude-code traces/importers/testdata/claude-code -o $(OUT)/claude-code.parquet
 	$(BIN) cost $(OUT)/claude-code.parquet
+	@echo "== replayed with the provider's prompt cache recomputed at 5 minutes, then 1 hour (nothing else on)" >&2
+	$(BIN) replay --trace $(OUT)/claude-code.parquet --config config/promptcache-only.json
+	$(BIN) replay --trace $(OUT)/claude-code.parquet --config config/promptcache-only.json --set strategies.promptcache.ttl=1h
 	@echo "== done: traces and summaries in $(OUT)/" >&2
 
 test: fmt-check vet unit fuzz-smoke

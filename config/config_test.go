@@ -2,6 +2,9 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -172,5 +175,52 @@ func TestOnlyAndStack(t *testing.T) {
 	c.Only("router", "promptcache")
 	if diff := cmp.Diff([]string{"router", "promptcache"}, c.Enabled()); diff != "" {
 		t.Errorf("enabled (-want +got):\n%s", diff)
+	}
+}
+
+// docs/config.md documents every key of the default configuration.
+func TestDocsNameEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Default().JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree map[string]any
+	if err := json.Unmarshal(b, &tree); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		for k, sub := range m {
+			// Keys that are data (query types, model names, metric names) are not settings.
+			if path == "strategies.responsecache.ttl_s" || path == "upstream.models" || path == "upstream.quality" || path == "success_criteria" {
+				continue
+			}
+			if !bytes.Contains(doc, []byte("`"+k+"`")) && !bytes.Contains(doc, []byte("`"+k+".")) && !bytes.Contains(doc, []byte(`"`+k+`"`)) && !bytes.Contains(doc, []byte("."+k+"`")) {
+				t.Errorf("docs/config.md does not mention %s.%s", path, k)
+			}
+			walk(strings.TrimPrefix(path+"."+k, "."), sub)
+		}
+	}
+	walk("", tree)
+}
+
+// The example configurations shipped beside the default load.
+func TestShippedConfigsLoad(t *testing.T) {
+	files, _ := filepath.Glob("*.json")
+	if len(files) < 2 {
+		t.Fatalf("found %v", files)
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }
