@@ -74,6 +74,10 @@ type Result struct {
 type Day struct {
 	Date time.Time // midnight UTC
 	Metrics
+	// Strategies holds each stage's counters as they stood when the last call of the day
+	// arrived (cumulative since the start of the run; difference two days for a day's counts), in
+	// stack order; nil for a day without arrivals.
+	Strategies []StageCounters
 }
 
 // StageCounters are one stage's own counters.
@@ -173,11 +177,12 @@ type runner struct {
 	released []*strategies.Call       // calls a Flush released, to go on after it returns
 	release  func(c *strategies.Call) // appends to released; made once, so Flush allocates nothing
 
-	origin   int64 // midnight UTC of the first day
-	days     []Day
-	unpriced map[string]int64
-	err      error
-	inFlight int64 // calls that arrived and have not completed
+	origin     int64 // midnight UTC of the first day
+	days       []Day
+	unpriced   map[string]int64
+	err        error
+	inFlight   int64 // calls that arrived and have not completed
+	arrivalDay int   // index of the day of the latest arrival; -1 before the first
 
 	deferDelay hist                  // deferred calls: from arrival to sending, over the run
 	allLatency hist                  // interactive calls, over the run (finer than each day's)
@@ -194,7 +199,7 @@ func Run(ctx context.Context, src Source, stages []strategies.Stage, opts Option
 	if opts.Book == nil || opts.Upstream == nil {
 		return nil, errors.New("sim: Options.Book and Options.Upstream are required")
 	}
-	r := &runner{opts: opts, stages: stages, unpriced: map[string]int64{}, origin: -1, deferDelay: newHist(6), allLatency: newHist(6)}
+	r := &runner{opts: opts, stages: stages, unpriced: map[string]int64{}, origin: -1, arrivalDay: -1, deferDelay: newHist(6), allLatency: newHist(6)}
 	r.release = func(c *strategies.Call) { r.released = append(r.released, c) }
 	r.observers = make([]strategies.Observer, len(stages))
 	r.flushers = make([]strategies.Flusher, len(stages))
@@ -276,6 +281,10 @@ func (r *runner) loop(ctx context.Context, src Source) error {
 						r.opts.Progress(ordinal)
 					}
 				}
+				if i := r.dayIndex(at); i != r.arrivalDay {
+					r.snapshot()
+					r.arrivalDay = i
+				}
 				r.day(at).Calls++
 				r.inFlight++
 				if err := read(); err != nil {
@@ -295,6 +304,7 @@ func (r *runner) loop(ctx context.Context, src Source) error {
 			r.complete(e.t, e.call, e.o, e.first)
 		}
 	}
+	r.snapshot()
 	if r.opts.Progress != nil {
 		r.opts.Progress(ordinal)
 	}
@@ -333,12 +343,32 @@ func (r *runner) push(e event) {
 	r.heap.push(e)
 }
 
+// dayIndex returns the index of the day that holds t (0 for times before the first day).
+func (r *runner) dayIndex(t int64) int {
+	if t < r.origin {
+		return 0 // a send before the window's start (the trace's metadata is off): the first day
+	}
+	return int((t - r.origin) / dayNS)
+}
+
+// snapshot records the stages' counters on the day of the latest arrival.
+func (r *runner) snapshot() {
+	if r.arrivalDay < 0 || r.arrivalDay >= len(r.days) {
+		return
+	}
+	sc := make([]StageCounters, len(r.stages))
+	for i, s := range r.stages {
+		sc[i].Name = s.Name()
+		if c, ok := s.(strategies.Counting); ok {
+			sc[i].Counters = c.Counters()
+		}
+	}
+	r.days[r.arrivalDay].Strategies = sc
+}
+
 // day returns the metrics of the day that holds t, growing the list of days as needed.
 func (r *runner) day(t int64) *Metrics {
-	i := int((t - r.origin) / dayNS)
-	if t < r.origin {
-		i = 0 // a send before the window's start (the trace's metadata is off): the first day
-	}
+	i := r.dayIndex(t)
 	for len(r.days) <= i {
 		r.days = append(r.days, Day{Date: time.Unix(0, r.origin+int64(len(r.days))*dayNS).UTC(), Metrics: Metrics{latency: newHist(4)}})
 	}

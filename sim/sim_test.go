@@ -349,3 +349,39 @@ func TestErrors(t *testing.T) {
 		t.Errorf("failures differ between identical runs: %d vs %d", res.Total.Failed, again.Total.Failed)
 	}
 }
+
+// counting counts the calls it sees.
+type counting struct{ n float64 }
+
+func (s *counting) Name() string { return "counting" }
+func (s *counting) Handle(now int64, c *strategies.Call) strategies.Decision {
+	s.n++
+	return strategies.Decision{}
+}
+func (s *counting) Counters() []strategies.Count { return []strategies.Count{{Name: "seen", Value: s.n}} }
+
+// Each day carries the stages' counters as they stood at its last arrival.
+func TestPerDayCounters(t *testing.T) {
+	t0 := time.Date(2026, 2, 10, 12, 0, 0, 0, time.UTC)
+	var recs []traces.Record
+	for d, n := range []int{2, 0, 3} {
+		for i := range n {
+			recs = append(recs, record(t0.Add(time.Duration(d)*24*time.Hour+time.Duration(i)*time.Minute), "claude-sonnet-4-5", 10, 10))
+		}
+	}
+	res := run(t, recs, []strategies.Stage{&counting{}}, options())
+	var got []float64
+	for _, d := range res.Days {
+		v := -1.0
+		if len(d.Strategies) == 1 {
+			v = d.Strategies[0].Counters[0].Value
+		}
+		got = append(got, v)
+	}
+	if want := []float64{2, -1, 5}; !cmp.Equal(got, want) {
+		t.Errorf("per-day counters %v, want %v", got, want)
+	}
+	if s := res.Summary(true); s.PerDay[2].Strategies["counting"]["seen"] != 5 || s.Strategies["counting"]["seen"] != 5 {
+		t.Errorf("summary: %+v", s.PerDay[2].Strategies)
+	}
+}

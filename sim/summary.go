@@ -82,17 +82,22 @@ type Tokens struct {
 
 // DaySummary is one day's headline metrics.
 type DaySummary struct {
-	Date          string  `json:"date"` // YYYY-MM-DD, UTC
-	Calls         int64   `json:"calls"`
-	CostUSD       USD     `json:"cost_usd"`
-	CallsUpstream int64   `json:"calls_upstream"`
-	Tokens        int64   `json:"tokens"`
-	CacheHitRate  float64 `json:"cache_hit_rate"`
-	BatchedShare  float64 `json:"batched_share"`
-	DeferredShare float64 `json:"deferred_share"`
-	LatencyP95MS  float64 `json:"latency_p95_ms"`
-	QualityScore  float64 `json:"quality_score"`
-	ErrorRate     float64 `json:"error_rate"`
+	Date          string             `json:"date"` // YYYY-MM-DD, UTC
+	Calls         int64              `json:"calls"`
+	CostUSD       USD                `json:"cost_usd"`
+	CallsUpstream int64              `json:"calls_upstream"`
+	Tokens        int64              `json:"tokens"`
+	CacheHitRate  float64            `json:"cache_hit_rate"`
+	BatchedShare  float64            `json:"batched_share"`
+	DeferredShare float64            `json:"deferred_share"`
+	LatencyP95MS  float64            `json:"latency_p95_ms"`
+	QualityScore  float64            `json:"quality_score"`
+	ErrorRate     float64            `json:"error_rate"`
+	Cost          CostParts          `json:"cost"`      // by token kind, of the calls sent that day
+	ModelMix      map[string]float64 `json:"model_mix"` // model → share of the day's upstream calls
+	// Strategies holds each strategy's counters as they stood at the day's last arrival,
+	// cumulative since the start of the replay.
+	Strategies map[string]map[string]float64 `json:"strategies,omitempty"`
 }
 
 func share(n, of int64) float64 {
@@ -155,16 +160,7 @@ func (res *Result) Summary(perDay bool) Summary {
 	for _, k := range slices.Sorted(maps.Keys(m.Models)) {
 		s.ModelMix[k] = share(m.Models[k], m.Upstream)
 	}
-	if len(res.Strategies) > 0 {
-		s.Strategies = map[string]map[string]float64{}
-		for _, st := range res.Strategies {
-			cs := map[string]float64{}
-			for _, c := range st.Counters {
-				cs[c.Name] = c.Value
-			}
-			s.Strategies[st.Name] = cs
-		}
-	}
+	s.Strategies = counterMap(res.Strategies)
 	if len(res.Unpriced) > 0 {
 		s.Unpriced = res.Unpriced
 	}
@@ -179,8 +175,30 @@ func (res *Result) Summary(perDay bool) Summary {
 			if d.Answered > 0 {
 				ds.QualityScore = d.QualitySum / float64(d.Answered)
 			}
+			ds.Cost = parts(d.Cost)
+			ds.ModelMix = map[string]float64{}
+			for k, v := range d.Models {
+				ds.ModelMix[k] = share(v, d.Upstream)
+			}
+			ds.Strategies = counterMap(d.Strategies)
 			s.PerDay = append(s.PerDay, ds)
 		}
 	}
 	return s
+}
+
+// counterMap turns stage counters into name → counter → value; nil when there are none.
+func counterMap(sc []StageCounters) map[string]map[string]float64 {
+	if len(sc) == 0 {
+		return nil
+	}
+	out := map[string]map[string]float64{}
+	for _, st := range sc {
+		cs := map[string]float64{}
+		for _, c := range st.Counters {
+			cs[c.Name] = c.Value
+		}
+		out[st.Name] = cs
+	}
+	return out
 }
