@@ -358,7 +358,9 @@ func (s *counting) Handle(now int64, c *strategies.Call) strategies.Decision {
 	s.n++
 	return strategies.Decision{}
 }
-func (s *counting) Counters() []strategies.Count { return []strategies.Count{{Name: "seen", Value: s.n}} }
+func (s *counting) Counters() []strategies.Count {
+	return []strategies.Count{{Name: "seen", Value: s.n}}
+}
 
 // Each day carries the stages' counters as they stood at its last arrival.
 func TestPerDayCounters(t *testing.T) {

@@ -15,7 +15,9 @@ import (
 // blocks of 64 tokens (a 2,000-token system prompt first), interleaved round robin, one call a
 // second (so with 4 conversations a conversation comes back every 4 seconds). The calls share
 // their conversation's prefix array; Handle only reads it.
-func benchCalls(convs, turns, maxBlocks int, session bool) []strategies.Call {
+//
+// With infer, the calls carry no prefix hashes (for a trace of BlockSize 0): the stage infers them.
+func benchCalls(convs, turns, maxBlocks int, session, infer bool) []strategies.Call {
 	const block = 64
 	chains := make([][]uint64, convs)
 	for i := range chains {
@@ -42,7 +44,9 @@ func benchCalls(convs, turns, maxBlocks int, session bool) []strategies.Call {
 			if session {
 				c.Rec.Session = "conv" + fmt.Sprint(i)
 			}
-			c.Rec.Prefix = chains[i][:n]
+			if !infer {
+				c.Rec.Prefix = chains[i][:n]
+			}
 			c.Rec.Input = int64(n*block + 17)
 			c.Rec.SystemTokens = 2000
 			c.Rec.Set(fieldInput)
@@ -58,22 +62,29 @@ func BenchmarkHandle(b *testing.B) {
 	cases := []struct {
 		ttl              string
 		convs, maxBlocks int
-		session          bool
+		session, infer   bool
 	}{
-		{TTL5m, 64, 200, true},
-		{TTL5m, 8, 2800, true}, // few conversations: their prefixes stay in the CPU cache, as a just-read record's do
-		{TTL5m, 64, 2800, true},
-		{TTL1h, 64, 2800, true},
-		{TTL5m, 64, 2800, false}, // no session hint: prompts outgrow the lookback, every probe misses
-		{TTLNone, 64, 2800, true},
+		{TTL5m, 64, 200, true, false},
+		{TTL5m, 8, 2800, true, false}, // few conversations: their prefixes stay in the CPU cache, as a just-read record's do
+		{TTL5m, 64, 2800, true, false},
+		{TTL1h, 64, 2800, true, false},
+		{TTL5m, 64, 2800, false, false}, // no session hint: prompts outgrow the lookback, every probe misses
+		{TTLNone, 64, 2800, true, false},
+		{TTL5m, 64, 2800, true, true}, // prefixes inferred from the sessions
+		{TTL1h, 64, 2800, true, true},
+		{TTL5m, 4096, 200, true, true}, // many sessions live at once
 	}
 	for _, tc := range cases {
-		name := fmt.Sprintf("ttl=%s/convs=%d/blocks=%d/session=%t", tc.ttl, tc.convs, tc.maxBlocks, tc.session)
+		name := fmt.Sprintf("ttl=%s/convs=%d/blocks=%d/session=%t/infer=%t", tc.ttl, tc.convs, tc.maxBlocks, tc.session, tc.infer)
 		b.Run(name, func(b *testing.B) {
-			calls := benchCalls(tc.convs, 50, tc.maxBlocks, tc.session)
+			calls := benchCalls(tc.convs, 50, tc.maxBlocks, tc.session, tc.infer)
 			s := Defaults()
 			s.TTL = tc.ttl
-			st := New(s, strategies.Env{Book: pricing.Default(), BlockSize: 64})
+			env := strategies.Env{Book: pricing.Default(), BlockSize: 64}
+			if tc.infer {
+				env.BlockSize = 0
+			}
+			st := New(s, env)
 			step := int64(time.Second)
 			cycle := int64(len(calls)) * step
 			b.ReportAllocs()

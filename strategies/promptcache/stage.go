@@ -3,6 +3,7 @@ package promptcache
 import (
 	"time"
 
+	"github.com/tarsopt/tarsopt/internal/hash64"
 	"github.com/tarsopt/tarsopt/pricing"
 	"github.com/tarsopt/tarsopt/strategies"
 	"github.com/tarsopt/tarsopt/traces"
@@ -16,7 +17,10 @@ type Stage struct {
 	oneHour bool  // writes are CacheWrite1h (else CacheWrite5m)
 	maxBP   int
 	look    int
-	block   int64 // tokens per prefix hash; 0 when the trace has none
+	block   int64 // tokens per block: the trace's prefix hashes', else VirtualBlockSize
+	real    bool  // the trace has prefix hashes (Env.BlockSize > 0)
+	infer   bool  // infer a prefix for calls of a session without one (InferPrefix "session")
+	keep    int64 // how long session state outlives its last call, nanoseconds
 	book    *pricing.Book
 	minTok  map[string]int64 // model family → minimum cacheable tokens (the overrides)
 
@@ -38,16 +42,18 @@ type Stage struct {
 	entries table
 	queue   ring[entryRef] // every write and read of an entry, with the expiry it set
 
-	// Session hints: (tenant, session, agent) → slot in sess; slots are reused.
+	// Session state: (tenant, session, agent) → slot in sess, and, for inferred prefixes, the
+	// shared heads: (tenant, agent or model) → slot in sess. Slots are reused.
 	sessIdx  map[sessKey]uint32
 	sess     []hint
 	freeSess []uint32
 	squeue   ring[hintRef]
 	peakSess int
+	heads    int // head slots among sessIdx
 
 	bp [MaxBreakpoints]int // breakpoints of the call being handled
 
-	calls, hits, readTok, writeTok, inputTok, expired, noPrefix, belowMin int64
+	calls, hits, readTok, writeTok, inputTok, expired, inferred, noPrefix, belowMin int64
 }
 
 // modelInfo is what the stage knows of one model name.
@@ -73,13 +79,30 @@ type entryRef struct {
 	sp uint32
 }
 
-type sessKey struct{ tenant, session, agent string }
+// sessKey names a session's state (kind keySession) or, for inferred prefixes, the state of a
+// shared head: tenant and agent (keyHeadAgent), or tenant and canonical model in agent
+// (keyHeadModel), session "".
+type sessKey struct {
+	tenant, session, agent string
+	kind                   uint8
+}
 
-// hint is a session's last prompt length, for the session-hint breakpoint.
+const (
+	keySession uint8 = iota
+	keyHeadAgent
+	keyHeadModel
+)
+
+// hint is a session's state: its last prompt, for the session-hint breakpoint and for inferring
+// its prefix. A head slot uses seed, prompt (the head estimate) and drop only.
 type hint struct {
 	key    sessKey
-	exp    int64 // the hint is dropped at exp
-	blocks int32 // full blocks of the session's last prompt
+	drop   int64  // the slot is dropped at drop (last use + Stage.keep)
+	live   int64  // the hint breakpoint is used until live (last call + TTL)
+	prompt int64  // session: tokens of its last prompt; head: the estimated head, tokens
+	seed   uint64 // hash of the key: the seed of the inferred block hashes
+	blocks int32  // full blocks of the session's last prompt
+	epoch  uint32 // session: the conversation body's epoch (bumped when its prompt shrinks)
 	gen    uint32
 }
 
@@ -96,9 +119,13 @@ var _ interface {
 func New(s *Settings, env strategies.Env) *Stage {
 	st := &Stage{
 		maxBP: s.Breakpoints, look: s.LookbackBlocks, block: int64(env.BlockSize), book: env.Book,
+		real: env.BlockSize > 0, infer: s.InferPrefix == InferSession,
 		minTok:   make(map[string]int64, len(s.MinTokens)),
 		modelIdx: map[string]int32{}, spaceIdx: map[spaceKey]uint32{},
 		entries: newTable(), sessIdx: map[sessKey]uint32{},
+	}
+	if !st.real {
+		st.block = VirtualBlockSize
 	}
 	for k, v := range s.MinTokens {
 		st.minTok[pricing.Family(k)] = v
@@ -109,7 +136,49 @@ func New(s *Settings, env strategies.Env) *Stage {
 	case TTL1h:
 		st.ttl, st.oneHour = int64(time.Hour), true
 	}
+	st.keep = st.ttl
+	if st.infer {
+		st.keep = max(st.ttl, int64(SessionMemory))
+	}
 	return st
+}
+
+// prefix gives the hash of a call's first p blocks (1 ≤ p ≤ the call's full blocks): from the
+// record's Prefix, or inferred. It lives on Handle's stack only, so that the stage never keeps
+// c.Rec.Prefix.
+type prefix struct {
+	real       []uint64
+	head, body uint64 // inferred: the seeds of the shared head's hashes and of the body's
+	hb         int    // inferred: blocks of the shared head
+}
+
+func (x *prefix) at(p int) uint64 {
+	if x.real != nil {
+		return x.real[p-1]
+	}
+	if p <= x.hb {
+		return hash64.Combine(x.head, uint64(p))
+	}
+	return hash64.Combine(x.body, uint64(p))
+}
+
+// Domains of the inferred hashes' seeds, so that a head, a session's body and a pruned call's
+// body never share a seed.
+const (
+	seedHead   = 0x68656164 // "head"
+	seedBody   = 0x626f6479 // "body"
+	seedPruned = 0x7072756e // "prun"
+)
+
+// seedOf hashes a session or head key.
+func seedOf(k sessKey) uint64 {
+	h := hash64.Combine(hash64.String(k.tenant), uint64(k.kind))
+	h = hash64.Combine(h, hash64.String(k.session))
+	h = hash64.Combine(h, hash64.String(k.agent))
+	if k.kind != keySession {
+		h = hash64.Combine(h, seedHead)
+	}
+	return h
 }
 
 // Name returns the registered name, "promptcache".
@@ -117,8 +186,9 @@ func (s *Stage) Name() string { return Name }
 
 // Handle re-splits c's prompt as the provider's prompt cache would have billed it at now (see the
 // package documentation) and passes the call on. It sets c.Rec.Input, CacheWrite5m, CacheWrite1h
-// and CacheRead (all marked present), keeping their sum; calls without prefix hashes are left
-// as they are. It keeps no reference to c or to c.Rec.Prefix.
+// and CacheRead (all marked present), keeping their sum; calls with neither prefix hashes nor a
+// session to infer them from are left as they are. It reads c.Rec.Prefix but never changes it, and
+// keeps no reference to c or to c.Rec.Prefix.
 func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 	s.calls++
 	r := &c.Rec
@@ -128,13 +198,18 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 		return strategies.Decision{}
 	}
 	s.expire(now)
-	if s.block <= 0 || len(r.Prefix) == 0 {
+	var pf prefix
+	var n int // the prompt's full blocks that have a hash
+	switch {
+	case s.real && len(r.Prefix) > 0:
+		pf.real = r.Prefix
+		n = int(min(int64(len(r.Prefix)), prompt/s.block))
+	case s.infer && r.Session != "":
+		s.inferred++
+		n = int(prompt / s.block)
+	default:
 		s.noPrefix++
 		return strategies.Decision{}
-	}
-	n := len(r.Prefix)
-	if full := prompt / s.block; full < int64(n) {
-		n = int(full)
 	}
 	if n == 0 {
 		s.belowMin++
@@ -142,23 +217,57 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 		return strategies.Decision{}
 	}
 
-	// Breakpoints: the prompt's end, the session hint, the system prompt's end.
-	bps := s.bp[:0]
-	bps = s.addBP(bps, n)
-	si, hasHint := uint32(0), false
-	if r.Session != "" {
-		if si, hasHint = s.sessIdx[sessKey{r.Tenant, r.Session, r.Agent}]; hasHint && s.sess[si].exp > now {
-			bps = s.addBP(bps, min(int(s.sess[si].blocks), n))
-		}
-	}
-	if r.Has(traces.FieldSystemTokens) {
-		bps = s.addBP(bps, int(min(r.SystemTokens/s.block, int64(n))))
-	}
-
 	sp := s.space(r.Tenant, r.Model)
 	exp := now + s.ttl
+	key := sessKey{tenant: r.Tenant, session: r.Session, agent: r.Agent}
+	si, hasHint := uint32(0), false
+	if r.Session != "" {
+		si, hasHint = s.sessIdx[key]
+	}
+	hint := 0 // the session hint's breakpoint, 0 for none
+	if hasHint && s.sess[si].live > now {
+		hint = min(int(s.sess[si].blocks), n)
+	}
+	sys := 0         // the system prompt's (or the inferred head's) breakpoint, 0 for none
+	onLine := true   // the call carries on its session's conversation (a pruned one does not)
+	var epoch uint32 // inferred: the epoch of the session's body
+	var seed uint64  // inferred: the session's seed, for a new session state
+	if pf.real == nil {
+		onLine = c.Pruned == 0
+		var h int64
+		h, pf.head = s.inferHead(r, sp, prompt, !hasHint && onLine, now)
+		pf.hb = int(h / s.block)
+		switch {
+		case !onLine: // the pruner rewrote the history: a body of the call's own
+			pf.body = hash64.Combine(hash64.Combine(c.Key, seedPruned), uint64(sp))
+			hint = 0
+		default:
+			if hasHint {
+				seed, epoch = s.sess[si].seed, s.sess[si].epoch
+				// A body that lost more than a quarter of its tokens is a new conversation body
+				// (compaction, rewritten history).
+				if prev := s.sess[si].prompt; 4*(prompt-h) < 3*(prev-h) {
+					epoch++
+					hint = 0
+				}
+			} else {
+				seed = seedOf(key)
+			}
+			pf.body = hash64.Combine(hash64.Combine(seed, seedBody), uint64(epoch))
+		}
+		sys = min(pf.hb, n)
+	} else if r.Has(traces.FieldSystemTokens) {
+		sys = int(min(r.SystemTokens/s.block, int64(n)))
+	}
 
-	// Read: the longest live entry at a breakpoint or up to look blocks before one; it is refreshed.
+	// Breakpoints: the prompt's end, the session hint, the system prompt's (or head's) end.
+	bps := s.bp[:0]
+	bps = s.addBP(bps, n)
+	bps = s.addBP(bps, hint)
+	bps = s.addBP(bps, sys)
+
+	// Read: the longest live entry at a breakpoint or up to look blocks before one. It is
+	// refreshed, with the entries at the breakpoints below it (prefixes of what was read).
 	read := 0
 	var readSlot uint64
 	for _, b := range bps {
@@ -166,7 +275,7 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 			if !s.entries.mayHold(p) {
 				continue
 			}
-			if i, ok := s.entries.find(r.Prefix[p-1], sp); ok && s.entries.slots[i].exp > now && int(s.entries.slots[i].pos) == p {
+			if i, ok := s.entries.find(pf.at(p), sp); ok && s.entries.slots[i].exp > now && int(s.entries.slots[i].pos) == p {
 				read, readSlot = p, i
 				break
 			}
@@ -174,7 +283,17 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 	}
 	if read > 0 {
 		s.entries.slots[readSlot].exp = exp
-		s.queue.push(entryRef{r.Prefix[read-1], sp}, exp)
+		s.queue.push(entryRef{pf.at(read), sp}, exp)
+		for _, b := range bps {
+			if b >= read || !s.entries.mayHold(b) {
+				continue
+			}
+			h := pf.at(b)
+			if i, ok := s.entries.find(h, sp); ok && s.entries.slots[i].exp > now && int(s.entries.slots[i].pos) == b {
+				s.entries.slots[i].exp = exp
+				s.queue.push(entryRef{h, sp}, exp)
+			}
+		}
 	}
 
 	// Write: every breakpoint beyond the read that is long enough.
@@ -188,7 +307,7 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 		if int64(b)*s.block < minTok {
 			continue
 		}
-		h := r.Prefix[b-1]
+		h := pf.at(b)
 		if i, ok := s.entries.find(h, sp); ok {
 			s.entries.slots[i].exp = exp
 			s.entries.setPos(i, int32(b))
@@ -206,13 +325,17 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 		s.freeSpaceID(sp)
 	}
 
-	if r.Session != "" {
+	if r.Session != "" && onLine {
 		if !hasHint {
-			si = s.newHint(sessKey{r.Tenant, r.Session, r.Agent})
+			if pf.real != nil {
+				seed = seedOf(key)
+			}
+			si = s.newHint(key)
+			s.sess[si].seed = seed
 		}
 		h := &s.sess[si]
-		h.exp, h.blocks = exp, int32(n)
-		s.squeue.push(hintRef{si, h.gen}, exp)
+		h.live, h.blocks, h.prompt, h.epoch, h.drop = exp, int32(n), prompt, epoch, now+s.keep
+		s.squeue.push(hintRef{si, h.gen}, h.drop)
 	}
 
 	cr := int64(read) * s.block
@@ -225,6 +348,35 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 	}
 	s.setSplit(r, prompt-cr-w, w, cr)
 	return strategies.Decision{}
+}
+
+// inferHead returns the shared head of an inferred call, in tokens (at most the prompt), and the
+// seed of its block hashes. The head is the call's SystemTokens when present; otherwise the
+// estimate of its (tenant, agent, or model when the agent is absent): the largest recorded
+// CacheRead of a session's first call (learn) seen so far, 0 before any.
+func (s *Stage) inferHead(r *traces.Record, sp uint32, prompt int64, learn bool, now int64) (int64, uint64) {
+	k := sessKey{tenant: r.Tenant, agent: r.Agent, kind: keyHeadAgent}
+	if r.Agent == "" {
+		k.agent, k.kind = s.spaces[sp].key.model, keyHeadModel
+	}
+	i, ok := s.sessIdx[k]
+	if !ok {
+		i = s.newHint(k)
+		s.sess[i].seed = seedOf(k)
+		s.heads++
+	}
+	h := &s.sess[i]
+	sys := r.Has(traces.FieldSystemTokens)
+	if learn && !sys && r.Has(traces.FieldCacheRead) {
+		h.prompt = max(h.prompt, r.CacheRead)
+	}
+	h.drop = now + s.keep
+	s.squeue.push(hintRef{i, h.gen}, h.drop)
+	head := h.prompt
+	if sys {
+		head = r.SystemTokens
+	}
+	return max(0, min(head, prompt)), h.seed
 }
 
 // newHint makes a session hint slot for k.
@@ -378,8 +530,11 @@ func (s *Stage) expire(now int64) {
 		}
 		s.squeue.pop()
 		h := &s.sess[it.key.idx]
-		if h.gen != it.key.gen || h.exp > now {
+		if h.gen != it.key.gen || h.drop > now {
 			continue // refreshed since, or already dropped
+		}
+		if h.key.kind != keySession {
+			s.heads--
 		}
 		delete(s.sessIdx, h.key)
 		*h = hint{gen: h.gen + 1} // let go of the key's strings
@@ -398,9 +553,10 @@ func (s *Stage) expire(now int64) {
 
 // Counters reports, in this order: calls (handled), hits (calls with a cache read), hit_rate
 // (hits / calls), read_tokens, write_tokens and input_tokens (of the calls the stage split),
-// entries (live cache entries), sessions (live session hints), expired (entries dropped at
-// expiry), no_prefix (calls passed unchanged for lack of prefix hashes) and below_min (calls with
-// nothing written because every new prefix was shorter than the minimum cacheable length).
+// entries (live cache entries), sessions (live session states), expired (entries dropped at
+// expiry), inferred (calls whose prefix was inferred from their session), no_prefix (calls passed
+// unchanged, with neither prefix hashes nor a session to infer them from) and below_min (calls
+// with nothing written because every new prefix was shorter than the minimum cacheable length).
 func (s *Stage) Counters() []strategies.Count {
 	rate := 0.0
 	if s.calls > 0 {
@@ -414,8 +570,9 @@ func (s *Stage) Counters() []strategies.Count {
 		{Name: "write_tokens", Value: float64(s.writeTok)},
 		{Name: "input_tokens", Value: float64(s.inputTok)},
 		{Name: "entries", Value: float64(s.entries.n)},
-		{Name: "sessions", Value: float64(len(s.sessIdx))},
+		{Name: "sessions", Value: float64(len(s.sessIdx) - s.heads)},
 		{Name: "expired", Value: float64(s.expired)},
+		{Name: "inferred", Value: float64(s.inferred)},
 		{Name: "no_prefix", Value: float64(s.noPrefix)},
 		{Name: "below_min", Value: float64(s.belowMin)},
 	}

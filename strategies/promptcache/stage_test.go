@@ -2,6 +2,7 @@ package promptcache
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -60,6 +61,7 @@ type in struct {
 	system                   int64    // SystemTokens when > 0
 	recorded                 *split   // a recorded split to start from (its sum is the prompt)
 	noModelDefault, noPrefix bool
+	pruned                   int64 // c.Pruned, as the pruner would have set it
 }
 
 // split is a call's prompt split as the stage left it.
@@ -114,6 +116,7 @@ func run(t testing.TB, st *Stage, calls []in) []split {
 	for i, ci := range calls {
 		r := ci.record()
 		c.Reset(&r, uint64(i))
+		c.Pruned = ci.pruned
 		prompt := c.Rec.PromptTokens()
 		if d := st.Handle(c.Arrival, &c); d != (strategies.Decision{}) {
 			t.Fatalf("call %d: decision %+v, want Next", i, d)
@@ -289,6 +292,16 @@ func TestHandle(t *testing.T) {
 			counters: map[string]float64{"entries": 3, "sessions": 2},
 		},
 		{
+			name: "a read refreshes the entries at the breakpoints below it: the system prompt stays cached",
+			calls: []in{
+				{at: 0, session: "a", prompt: 5050, blocks: sysA, system: 2000},                     // writes 50 and 20
+				{at: 4 * time.Minute, session: "a", prompt: 5050, blocks: sysA, system: 2000},       // reads 50, refreshes 20
+				{at: 8 * time.Minute, session: "b", prompt: 6000, blocks: sysB, system: 2000},       // 20 still live
+				{at: 14 * time.Minute, session: "c", prompt: 6000, blocks: sysB[:30], system: 2000}, // all expired
+			},
+			want: []split{{50, 5000, 0, 0}, {50, 0, 0, 5000}, {0, 4000, 0, 2000}, {3000, 3000, 0, 0}},
+		},
+		{
 			name: "a system prompt below the minimum is not a cache entry",
 			calls: []in{
 				{at: 0, session: "a", prompt: 5050, blocks: cat(seq(1, 8), seq(100, 42)), system: 800},
@@ -445,10 +458,19 @@ func TestSplitAddsUp(t *testing.T) {
 		}
 		calls = append(calls, c)
 	}
-	for _, ttl := range []string{TTL5m, TTL1h, TTLNone} {
-		t.Run("ttl="+ttl, func(t *testing.T) {
+	// Block size 0: no prefix hashes, every call of a session inferred, in blocks of 64 tokens.
+	for _, tc := range []struct {
+		ttl   string
+		block int
+	}{{TTL5m, bs}, {TTL1h, bs}, {TTLNone, bs}, {TTL5m, 0}, {TTL1h, 0}} {
+		t.Run(fmt.Sprintf("ttl=%s/block=%d", tc.ttl, tc.block), func(t *testing.T) {
+			ttl := tc.ttl
 			mod := func(s *Settings) { s.TTL = ttl }
-			got := run(t, newStage(t, mod, bs), calls)
+			unit := int64(tc.block)
+			if unit == 0 {
+				unit = VirtualBlockSize
+			}
+			got := run(t, newStage(t, mod, tc.block), calls)
 			var hits int
 			for i, s := range got {
 				r := calls[i].record()
@@ -456,13 +478,13 @@ func TestSplitAddsUp(t *testing.T) {
 				if s.Input < 0 || s.W5m < 0 || s.W1h < 0 || s.Read < 0 || s.Input+s.W5m+s.W1h+s.Read != p {
 					t.Fatalf("call %d: split %+v of prompt %d", i, s, p)
 				}
-				if len(r.Prefix) == 0 && ttl != TTLNone {
+				if (len(r.Prefix) == 0 || tc.block == 0) && r.Session == "" && ttl != TTLNone {
 					if s != splitOf(&r) {
 						t.Fatalf("call %d without prefix: split %+v, recorded %+v", i, s, splitOf(&r))
 					}
 					continue
 				}
-				if s.Read%bs != 0 || (s.W5m+s.W1h)%bs != 0 {
+				if s.Read%unit != 0 || (s.W5m+s.W1h)%unit != 0 {
 					t.Fatalf("call %d: split %+v not in whole blocks", i, s)
 				}
 				if (ttl == TTL5m && s.W1h != 0) || (ttl == TTL1h && s.W5m != 0) || (ttl == TTLNone && s.Input != p) {
@@ -475,7 +497,7 @@ func TestSplitAddsUp(t *testing.T) {
 			if ttl != TTLNone && hits < len(calls)/10 {
 				t.Errorf("only %d hits in %d calls: the random trace should share prefixes", hits, len(calls))
 			}
-			if again := run(t, newStage(t, mod, bs), calls); !cmp.Equal(got, again) {
+			if again := run(t, newStage(t, mod, tc.block), calls); !cmp.Equal(got, again) {
 				t.Error("a second run gave other splits")
 			}
 		})
@@ -509,8 +531,9 @@ func TestBoundedState(t *testing.T) {
 	if len(st.spaces) > 3 {
 		t.Errorf("%d cache spaces allocated for 3 tenants × 1 model", len(st.spaces))
 	}
-	// A call without prefix, long after: everything has expired.
-	r := in{at: (n + 600) * time.Second, noPrefix: true, prompt: 10}.record()
+	// A call without prefix, long after: everything has expired (session states after
+	// SessionMemory).
+	r := in{at: n*time.Second + SessionMemory, noPrefix: true, prompt: 10}.record()
 	c.Reset(&r, n)
 	st.Handle(c.Arrival, &c)
 	if st.entries.n != 0 || len(st.sessIdx) != 0 || len(st.spaceIdx) != 0 || st.queue.n != 0 || st.squeue.n != 0 {
@@ -566,6 +589,9 @@ func TestValidate(t *testing.T) {
 		{"lookback negative", func(s *Settings) { s.LookbackBlocks = -1 }, "lookback_blocks: want 0 to 1000, got -1"},
 		{"lookback too far", func(s *Settings) { s.LookbackBlocks = 1001 }, "lookback_blocks: "},
 		{"lookback 0", func(s *Settings) { s.LookbackBlocks = 0 }, ""},
+		{"infer off", func(s *Settings) { s.InferPrefix = InferOff }, ""},
+		{"infer bad", func(s *Settings) { s.InferPrefix = "always" }, `infer_prefix: want "session" or "off", got "always"`},
+		{"infer empty", func(s *Settings) { s.InferPrefix = "" }, `infer_prefix: want "session" or "off", got ""`},
 		{"min_tokens ok", func(s *Settings) { s.MinTokens = map[string]int64{"claude-haiku-4-5": 2048, "gpt-5": 0} }, ""},
 		{"min_tokens negative", func(s *Settings) { s.MinTokens = map[string]int64{"gpt-5": 1, "claude-haiku-4-5": -1} },
 			"min_tokens.claude-haiku-4-5: want tokens ≥ 0, got -1"},
@@ -592,13 +618,13 @@ func TestValidate(t *testing.T) {
 func TestSettingsJSON(t *testing.T) {
 	s := Defaults()
 	s.SetEnabled(true)
-	s.TTL, s.Breakpoints, s.LookbackBlocks = TTL1h, 3, 7
+	s.TTL, s.Breakpoints, s.LookbackBlocks, s.InferPrefix = TTL1h, 3, 7, InferOff
 	s.MinTokens = map[string]int64{"claude-haiku-4-5": 2048}
 	b, err := json.Marshal(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `{"enabled":true,"ttl":"1h","breakpoints":3,"min_tokens":{"claude-haiku-4-5":2048},"lookback_blocks":7}`
+	const want = `{"enabled":true,"ttl":"1h","breakpoints":3,"min_tokens":{"claude-haiku-4-5":2048},"lookback_blocks":7,"infer_prefix":"off"}`
 	if string(b) != want {
 		t.Errorf("JSON %s, want %s", b, want)
 	}
@@ -610,7 +636,7 @@ func TestSettingsJSON(t *testing.T) {
 		t.Errorf("round trip (-want +got):\n%s", d)
 	}
 	d, _ := json.Marshal(Defaults())
-	if string(d) != `{"enabled":false,"ttl":"5m","breakpoints":4,"lookback_blocks":20}` {
+	if string(d) != `{"enabled":false,"ttl":"5m","breakpoints":4,"lookback_blocks":20,"infer_prefix":"session"}` {
 		t.Errorf("defaults encode as %s", d)
 	}
 }

@@ -53,14 +53,22 @@ import (
 //	                 (the files are one line each, so a line number would not tell requests apart);
 //	                 Pos.Line is the line where the request's object starts
 //	block_size     → checked: must be 64 (absent is taken as 64), else the file is bad and skipped
+//	system_tokens, → SystemTokens = system_tokens + tool_tokens (either alone when the other is
+//	tool_tokens      absent or null): the document's for the main conversation's requests, a
+//	                 sub-agent container's own for its requests (a sub-agent has its own system
+//	                 prompt and tools: a container without them leaves SystemTokens absent, it does
+//	                 not inherit its parent's). They are the prompt's head (tools, then system, in
+//	                 Anthropic's order), the same for every request of the conversation or sub-agent.
+//	                 A value of the wrong type or a negative one is an error like any other field's:
+//	                 at the document's top level it spoils the file, in a container it drops the
+//	                 container's requests.
 //
 // The block size, 64 tokens, is not in the records: BlockSize reports it for the trace's metadata.
 //
 // Not imported: type (n/s), output_types, stop, think_time (implied by the gaps between t and the
-// previous request's end), the per-conversation tool_tokens and system_tokens (SystemTokens stays
-// absent: they are not per request), totals, and the containers' subagent_type, duration_ms,
-// status, total_tokens and tool_use_count. Absent: Tenant, cache fields, Reasoning, the prompt
-// breakdown, Fingerprint, Status, Error, Cost.
+// previous request's end), totals, and the containers' subagent_type, duration_ms, status,
+// total_tokens and tool_use_count. Absent: Tenant, cache fields, Reasoning, the prompt breakdown
+// other than SystemTokens (HistoryTokens, NewTokens), Fingerprint, Status, Error, Cost.
 //
 // # Timeline
 //
@@ -153,6 +161,35 @@ type wekaItem struct {
 type wekaContainer struct {
 	agentID string
 	models  []string
+	head    wekaHead
+}
+
+// wekaHead is the system_tokens and tool_tokens of a document or a sub-agent container.
+type wekaHead struct {
+	system, tools       int64
+	hasSystem, hasTools bool
+}
+
+// parse reads key ("system_tokens" or "tool_tokens") into h; it reports false for another key.
+func (h *wekaHead) parse(s *jsonScan, key string) (bool, *traces.Error) {
+	var e *traces.Error
+	switch key {
+	case "system_tokens":
+		h.system, h.hasSystem, e = s.tokens(key)
+	case "tool_tokens":
+		h.tools, h.hasTools, e = s.tokens(key)
+	default:
+		return false, nil
+	}
+	return true, e
+}
+
+// set gives r SystemTokens when the head has either count.
+func (h *wekaHead) set(r *traces.Record) {
+	if h.hasSystem || h.hasTools {
+		r.SystemTokens = h.system + h.tools
+		r.Set(traces.FieldSystemTokens)
+	}
 }
 
 // wekaDoc parses one WEKA document; its buffers are reused from file to file.
@@ -164,6 +201,7 @@ type wekaDoc struct {
 	block  int64
 	scope  string
 	models []string
+	head   wekaHead // the document's system_tokens and tool_tokens
 	items  []wekaItem
 	ids    []int64
 	conts  []wekaContainer
@@ -184,7 +222,7 @@ type wekaDoc struct {
 func (d *wekaDoc) reset(path string, data []byte) {
 	d.s.reset(data)
 	d.path = path
-	d.id, d.block, d.scope, d.models = "", wekaBlock, "", nil
+	d.id, d.block, d.scope, d.models, d.head = "", wekaBlock, "", nil, wekaHead{}
 	d.items, d.ids, d.conts, d.bad = d.items[:0], d.ids[:0], d.conts[:0], d.bad[:0]
 	d.lineOff, d.line = 0, 1
 }
@@ -328,6 +366,11 @@ func (d *wekaDoc) importFile(path string, k int, opts Options, sink Sink) error 
 		r.QueryType = it.qt
 		r.SetInt(traces.FieldInput, it.in)
 		r.SetInt(traces.FieldOutput, it.out)
+		if it.cont >= 0 {
+			d.conts[it.cont].head.set(r)
+		} else {
+			d.head.set(r)
+		}
 		if it.api >= 0 {
 			r.SetInt(traces.FieldLatency, it.api)
 		}
@@ -385,6 +428,8 @@ func (d *wekaDoc) parse() *traces.Error {
 				d.models, e = d.stringArray("models")
 			case "requests":
 				e = d.list(d.path+"#/requests", 0, -1)
+			case "system_tokens", "tool_tokens":
+				_, e = d.head.parse(s, string(key))
 			default:
 				if !s.skip(0) {
 					return s.syntaxError("")
@@ -573,6 +618,7 @@ func (d *wekaDoc) elem(origin string, depth, cont int, last *int) *traces.Error 
 	var hasT, hasIn, hasOut, hasIDs, isCont bool
 	var agentID string
 	var models []string
+	var head wekaHead
 	first := len(d.items)
 	mine := -1 // this container's index
 	if !s.eat('}') {
@@ -627,6 +673,8 @@ func (d *wekaDoc) elem(origin string, depth, cont int, last *int) *traces.Error 
 				}
 			case "models":
 				models, e = d.stringArray("models")
+			case "system_tokens", "tool_tokens":
+				_, e = head.parse(s, string(key))
 			case "requests":
 				isCont = true
 				if depth >= wekaMaxDepth {
@@ -661,7 +709,7 @@ func (d *wekaDoc) elem(origin string, depth, cont int, last *int) *traces.Error 
 		if mine < 0 {
 			return nil // a sub-agent that made no request
 		}
-		d.conts[mine] = wekaContainer{agentID: agentID, models: models}
+		d.conts[mine] = wekaContainer{agentID: agentID, models: models, head: head}
 		if bad == nil && !hasT {
 			note(&traces.Error{Field: "t", Reason: "missing"})
 		}

@@ -17,7 +17,7 @@ import (
 var wekaAbsent = []traces.Field{
 	traces.FieldTenant, traces.FieldPriority, traces.FieldMaxDelay, traces.FieldServiceTier,
 	traces.FieldTemperature, traces.FieldCacheWrite5m, traces.FieldCacheWrite1h, traces.FieldCacheRead,
-	traces.FieldReasoning, traces.FieldSystemTokens, traces.FieldHistoryTokens, traces.FieldNewTokens,
+	traces.FieldReasoning, traces.FieldHistoryTokens, traces.FieldNewTokens,
 	traces.FieldFingerprint, traces.FieldComplexity, traces.FieldStatus, traces.FieldError,
 	traces.FieldCost,
 }
@@ -94,6 +94,16 @@ func TestWEKAFixture(t *testing.T) {
 			t.Errorf("duplicate ID %s", r.ID)
 		}
 		ids[r.ID] = true
+		// SystemTokens: system_tokens + tool_tokens, the document's for the main conversations
+		// (trace_0048: 2942 + 12262; trace_0274: 4360 + 12439), the container's for the sub-agents
+		// (each of trace_0274's three Explore agents: 2304 + 7771).
+		wantSys := map[string]int64{"trace_0048": 15204, "trace_0274": 16799}[r.Session]
+		if strings.Contains(r.Session, "/") {
+			wantSys = 10075
+		}
+		if !r.Has(traces.FieldSystemTokens) || r.SystemTokens != wantSys {
+			t.Errorf("%s: SystemTokens %d (present %v), want %d", r.Origin, r.SystemTokens, r.Has(traces.FieldSystemTokens), wantSys)
+		}
 		if r.Agent != r.Session {
 			t.Errorf("%s: agent %q, session %q", r.Origin, r.Agent, r.Session)
 		}
@@ -351,4 +361,62 @@ func FuzzWEKA(f *testing.F) {
 		}
 		wekaImporter{}.Import([]string{p}, Options{Seed: 1}, &countingSink{})
 	})
+}
+
+// TestWEKASystemTokens checks SystemTokens: the document's system_tokens + tool_tokens for the
+// main conversation, a container's own for its sub-agent (never its parent's), either count
+// alone, null as absent, and bad values reported like any other field's.
+func TestWEKASystemTokens(t *testing.T) {
+	p := writeTemp(t, "trace_0002.json", `{
+  "id": "t2",
+  "block_size": 64,
+  "system_tokens": 1000,
+  "requests": [
+    {"t": 0.0, "model": "m", "in": 3000, "out": 1, "hash_ids": [1]},
+    {"t": 1.0, "type": "subagent", "agent_id": "a1", "tool_tokens": 700, "system_tokens": 300, "requests": [
+      {"t": 0.0, "model": "h", "in": 2000, "out": 1, "hash_ids": [2]},
+      {"t": 1.0, "type": "subagent", "agent_id": "a2", "tool_tokens": 50, "requests": [
+        {"t": 0.0, "model": "h", "in": 500, "out": 1}
+      ]}
+    ]},
+    {"t": 2.0, "type": "subagent", "agent_id": "a3", "system_tokens": null, "requests": [
+      {"t": 0.0, "model": "h", "in": 600, "out": 1}
+    ]},
+    {"t": 3.0, "type": "subagent", "agent_id": "a4", "system_tokens": "many", "requests": [
+      {"t": 0.0, "model": "h", "in": 600, "out": 1}
+    ]}
+  ]
+}
+`)
+	s := importPaths(t, "weka", Options{}, p)
+	want := []string{p + ":16: system_tokens: wrong JSON type: want number, got string at /requests/3"}
+	if got := s.badStrings(); !slices.Equal(got, want) {
+		t.Errorf("bad requests:\n got %q\nwant %q", got, want)
+	}
+	type sys struct {
+		session string
+		tokens  int64
+		present bool
+	}
+	var got []sys
+	for i := range s.records {
+		r := &s.records[i]
+		got = append(got, sys{r.Session, r.SystemTokens, r.Has(traces.FieldSystemTokens)})
+	}
+	wantSys := []sys{{"t2", 1000, true}, {"t2/a1", 1000, true}, {"t2/a2", 50, true}, {"t2/a3", 0, false}}
+	if !slices.Equal(got, wantSys) {
+		t.Errorf("system tokens %v, want %v", got, wantSys)
+	}
+
+	// At the top level, a bad count spoils the file, as a bad id does.
+	for name, c := range map[string]struct{ doc, want string }{
+		"negative": {`{"id":"x","tool_tokens":-5,"requests":[]}`, `:1: tool_tokens: negative token count: "-5"`},
+		"string":   {`{"id":"x","system_tokens":"5","requests":[]}`, ":1: system_tokens: wrong JSON type: want number, got string"},
+	} {
+		p := writeTemp(t, "bad.json", c.doc)
+		s := importPaths(t, "weka", Options{}, p)
+		if got := s.badStrings(); len(s.records) != 0 || !slices.Equal(got, []string{p + c.want}) {
+			t.Errorf("%s: %d records, bad %q, want %q", name, len(s.records), got, p+c.want)
+		}
+	}
 }
