@@ -168,8 +168,9 @@ func Default() *Config {
 func DefaultJSON() []byte { return bytes.Clone(defaultJSON) }
 
 // Parse decodes and validates a configuration from data (a file's content; name is for errors).
-// The file is laid over the built-in default: keys it leaves out keep their default values, lists
-// it gives replace the default's, and objects it gives are merged key by key.
+// The file is laid over the built-in default: keys it leaves out keep their default values, and
+// settings objects are merged key by key, while lists and name-keyed tables it gives (bands,
+// ttl_s, upstream.models, success_criteria) replace the default's.
 func Parse(data []byte, name string) (*Config, error) {
 	c := Default()
 	if err := c.parse(data, name); err != nil {

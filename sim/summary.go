@@ -33,15 +33,18 @@ type Summary struct {
 	Tokens              Tokens  `json:"tokens"` // sent upstream
 	TokensPerDay        float64 `json:"tokens_per_day"`
 
-	CacheHitRate  float64            `json:"cache_hit_rate"` // share of calls served by the response cache
-	ServedShare   float64            `json:"served_share"`   // share of calls answered without their own upstream call
-	BatchedShare  float64            `json:"batched_share"`  // share of calls sent through the Batch API
-	MergedShare   float64            `json:"merged_share"`   // share of calls merged into another's request
-	DeferredShare float64            `json:"deferred_share"` // share of calls held into the off-peak window
-	RoutedShare   float64            `json:"routed_share"`   // share of calls sent to another model
-	PrunedShare   float64            `json:"pruned_share"`   // share of calls whose history was pruned
-	PrunedTokens  int64              `json:"pruned_tokens"`  // history tokens removed
-	ModelMix      map[string]float64 `json:"model_mix"`      // model → share of upstream calls
+	CacheHitRate float64 `json:"cache_hit_rate"` // share of calls served by the response cache
+	// PromptCacheReadShare is the share of prompt tokens sent upstream that the provider's prompt
+	// cache served (cache reads over input, cache writes and cache reads).
+	PromptCacheReadShare float64            `json:"prompt_cache_read_share"`
+	ServedShare          float64            `json:"served_share"`   // share of calls answered without their own upstream call
+	BatchedShare         float64            `json:"batched_share"`  // share of calls sent through the Batch API
+	MergedShare          float64            `json:"merged_share"`   // share of calls merged into another's request
+	DeferredShare        float64            `json:"deferred_share"` // share of calls held into the off-peak window
+	RoutedShare          float64            `json:"routed_share"`   // share of calls sent to another model
+	PrunedShare          float64            `json:"pruned_share"`   // share of calls whose history was pruned
+	PrunedTokens         int64              `json:"pruned_tokens"`  // history tokens removed
+	ModelMix             map[string]float64 `json:"model_mix"`      // model → share of upstream calls
 
 	InteractiveCalls  int64   `json:"interactive_calls"` // calls with no max_delay
 	ResponseTimeS     float64 `json:"response_time_s"`   // interactive: mean time to the first token
@@ -138,7 +141,8 @@ func (res *Result) Summary(perDay bool) Summary {
 		Tokens:       Tokens{m.Input, m.CacheWrite5m, m.CacheWrite1h, m.CacheRead, m.Output},
 		TokensPerDay: float64(m.Tokens()) / float64(days),
 		CacheHitRate: share(m.CacheHits, m.Calls), ServedShare: share(m.Served, m.Calls),
-		BatchedShare: share(m.Batched, m.Calls), MergedShare: share(m.Merged, m.Calls),
+		PromptCacheReadShare: share(m.CacheRead, m.Input+m.CacheWrite5m+m.CacheWrite1h+m.CacheRead),
+		BatchedShare:         share(m.Batched, m.Calls), MergedShare: share(m.Merged, m.Calls),
 		DeferredShare: share(m.Deferred, m.Calls), RoutedShare: share(m.Routed, m.Calls),
 		PrunedShare: share(m.Pruned, m.Calls), PrunedTokens: m.PrunedTokens,
 		ModelMix:          map[string]float64{},

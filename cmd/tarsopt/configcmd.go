@@ -40,8 +40,9 @@ rollback triggers and phases (see docs/config.md). check validates a configurati
 non-zero with the JSON path, line and column of the first problem. show prints the configuration a
 replay would use: FILE (or the default) with the --set overrides applied.
 
-A configuration file is laid over the default: keys it leaves out keep their default values, lists
-it gives replace the default's. Unknown keys are errors.
+A configuration file is laid over the default: keys it leaves out keep their default values;
+settings objects merge key by key, while lists and name-keyed tables it gives (bands, ttl_s,
+upstream.models, success_criteria) replace the default's. Unknown keys are errors.
 
 Examples:
   tarsopt config default > performance-config.json

@@ -37,7 +37,10 @@ func (e *Error) Error() string {
 }
 
 // Unmarshal decodes data into v (a non-nil pointer) like encoding/json, but rejects keys that v has
-// no field for, values of the wrong type, and anything after the first value. Keys match json tags
+// no field for, values of the wrong type, and anything after the first value. Decoding over a
+// value that holds data overlays it: struct fields the document leaves out keep their values,
+// while a map or a list the document gives replaces the one there (a Keyed type decides for
+// itself). Keys match json tags
 // exactly (not case-insensitively, unlike encoding/json). Fields of type time.Duration take a
 // string in Go's duration syntax ("90s", "1h30m"). Types that implement json.Unmarshaler are handed
 // their raw value.
@@ -251,9 +254,7 @@ func (d *decoder) fromToken(path string, start int64, tok json.Token, v reflect.
 		if v.Type().Key().Kind() != reflect.String {
 			return d.errAt(path, start, "cannot decode into %s", v.Type())
 		}
-		if v.IsNil() {
-			v.Set(reflect.MakeMap(v.Type()))
-		}
+		v.Set(reflect.MakeMap(v.Type())) // a map given replaces the one there
 		for d.dec.More() {
 			kt, err := d.dec.Token()
 			if err != nil {
@@ -261,9 +262,6 @@ func (d *decoder) fromToken(path string, start int64, tok json.Token, v reflect.
 			}
 			key := kt.(string)
 			ev := reflect.New(v.Type().Elem()).Elem()
-			if old := v.MapIndex(reflect.ValueOf(key).Convert(v.Type().Key())); old.IsValid() {
-				ev.Set(old)
-			}
 			if err := d.value(join(path, key), ev); err != nil {
 				return err
 			}

@@ -75,12 +75,13 @@ func TestDecodes(t *testing.T) {
 	}
 }
 
+// Struct fields the document leaves out keep their values; maps and lists it gives replace.
 func TestOverlayKeepsWhatTheDocumentLeavesOut(t *testing.T) {
 	d := doc{Name: "keep", Inner: inner{TTL: map[string]int{"a": 1}, Bands: []band{{1, "x"}, {2, "y"}}}}
 	if err := Unmarshal([]byte(`{"inner": {"ttl_s": {"b": 2}, "bands": [{"max": 5}]}}`), &d); err != nil {
 		t.Fatal(err)
 	}
-	if d.Name != "keep" || !cmp.Equal(d.Inner.TTL, map[string]int{"a": 1, "b": 2}) || !cmp.Equal(d.Inner.Bands, []band{{5, ""}}) {
+	if d.Name != "keep" || !cmp.Equal(d.Inner.TTL, map[string]int{"b": 2}) || !cmp.Equal(d.Inner.Bands, []band{{5, ""}}) {
 		t.Errorf("got %+v", d)
 	}
 }

@@ -47,9 +47,9 @@ type Settings struct {
 
 	// TTL gives, by query type name (traces.QueryType.String(): research, fact_lookup,
 	// code_pattern, template, chat, tool, heartbeat, unknown), how long in seconds an answer may
-	// be served. Calls of a type that is absent or has a TTL of 0 are not cached. Because a
-	// configuration file is decoded over the defaults, setting a type to 0 is how to stop caching
-	// a type the defaults cache.
+	// be served. Calls of a type that is absent or has a TTL of 0 are not cached. A configuration
+	// file that gives ttl_s replaces the default table (tarsopt's config decoder replaces maps);
+	// --set strategies.responsecache.ttl_s.TYPE=SECONDS edits one entry.
 	TTL map[string]float64 `json:"ttl_s"`
 	// Fresh gives, by query type name, how old in seconds an answer may be and still count as
 	// fresh; a hit on an older entry is stale (Call.Stale, quality × (1 − StalePenalty)). A type

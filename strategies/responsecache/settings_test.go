@@ -128,7 +128,8 @@ func TestJSON(t *testing.T) {
 		t.Errorf("defaults round trip (-want +got):\n%s", diff)
 	}
 
-	// A configuration decoded over the defaults merges ttl_s: 0 is how to stop caching a type.
+	// A TTL of 0 stops caching a type (encoding/json merges maps; tarsopt's config decoder replaces
+	// them, and this holds either way).
 	over := Defaults()
 	if err := json.Unmarshal([]byte(`{"enabled":true,"ttl_s":{"research":0,"chat":60}}`), over); err != nil {
 		t.Fatal(err)
