@@ -224,3 +224,50 @@ func TestShippedConfigsLoad(t *testing.T) {
 		}
 	}
 }
+
+// Any file either fails with an error or gives a configuration that prints and reads back the same.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"strategies": {"router": {"bands": [{"max": 100, "model": "claude-haiku-4-5"}]}}}`))
+	f.Add([]byte(`{"seed": 3, "order": ["router"]}`))
+	f.Add([]byte(`{"upstream": {"models": {"x": {"ttft_s": 1, "tokens_per_s": 2}}}, "success_criteria": {"error_rate": {"max": 0.1}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data, "fuzz.json")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.json: ") {
+				t.Fatalf("error without the file name: %v", err)
+			}
+			return
+		}
+		b1, err := c.JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2, err := Parse(b1, "printed")
+		if err != nil {
+			t.Fatalf("a valid configuration printed as %s does not read back: %v", b1, err)
+		}
+		if b2, _ := c2.JSON(); !bytes.Equal(b1, b2) {
+			t.Fatalf("round trip differs")
+		}
+	})
+}
+
+// Any assignment either fails, leaving the configuration as it was, or gives a valid one.
+func FuzzSet(f *testing.F) {
+	f.Add("strategies.router.bands[1].max=40")
+	f.Add("strategies.router.enabled=false")
+	f.Add(`phases[0].strategies[9]="x"`)
+	f.Fuzz(func(t *testing.T, a string) {
+		c := Default()
+		before, _ := c.JSON()
+		if err := c.Set(a); err != nil {
+			if after, _ := c.JSON(); !bytes.Equal(before, after) {
+				t.Fatal("a failed Set changed the configuration")
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Set(%q) gave an invalid configuration: %v", a, err)
+		}
+	})
+}
