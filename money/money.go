@@ -114,6 +114,21 @@ func (r Rate) Cost(n int64) Amount {
 	neg := (n < 0) != (r < 0)
 	un, ur := decimal.Abs(n), decimal.Abs(int64(r))
 	hi, lo := bits.Mul64(un, ur)
+	if hi == 0 {
+		// The common case: a division by a constant, which compiles to a multiply, where
+		// bits.Div64 costs tens of cycles.
+		q, rem := lo/1e6, lo%1e6
+		if rem > 1e6/2 || (rem == 1e6/2 && q&1 == 1) {
+			q++
+		}
+		if q > math.MaxInt64 {
+			panic(fmt.Sprintf("money: %d tokens at %v/M overflows", n, r))
+		}
+		if neg {
+			return -Amount(q)
+		}
+		return Amount(q)
+	}
 	if hi >= 1e6 { // quotient would not fit in 64 bits
 		panic(fmt.Sprintf("money: %d tokens at %v/M overflows", n, r))
 	}

@@ -2,6 +2,8 @@ package money
 
 import (
 	"math"
+	"math/big"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -103,6 +105,37 @@ func TestRateCost(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.r.Cost(tt.tokens); got != tt.want {
 			t.Errorf("%s: Cost = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestRateCostMatchesBigArithmetic checks Cost, both its 64-bit and its 128-bit path, against
+// exact big-integer arithmetic with half-to-even rounding.
+func TestRateCostMatchesBigArithmetic(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	million := big.NewInt(1e6)
+	for i := range 200_000 {
+		n := rng.Int64N(1 << uint(1+i%40))
+		r := Rate(rng.Int64N(1 << uint(1+i%45)))
+		if i%3 == 0 {
+			n = -n
+		}
+		if i%5 == 0 {
+			r = -r
+		}
+		prod := new(big.Int).Mul(big.NewInt(n), big.NewInt(int64(r)))
+		if new(big.Int).Abs(prod).Cmp(new(big.Int).Mul(million, big.NewInt(math.MaxInt64))) > 0 {
+			continue // Cost panics on overflow; not this test's concern
+		}
+		q, m := new(big.Int).QuoRem(new(big.Int).Abs(prod), million, new(big.Int))
+		if c := m.Int64(); c > 500_000 || (c == 500_000 && q.Bit(0) == 1) {
+			q.Add(q, big.NewInt(1))
+		}
+		if prod.Sign() < 0 {
+			q.Neg(q)
+		}
+		if got := r.Cost(n); int64(got) != q.Int64() {
+			t.Fatalf("Rate(%d).Cost(%d) = %d, want %s", r, n, got, q)
 		}
 	}
 }
