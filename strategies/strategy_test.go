@@ -1,6 +1,8 @@
 package strategies
 
 import (
+	"math"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -50,5 +52,24 @@ func TestBeginResetsEveryField(t *testing.T) {
 	}
 	if len(c.Followers) != 0 {
 		t.Errorf("Followers = %v", c.Followers)
+	}
+}
+
+// TestCurveFastPathsMatchPow checks that the shapes P computes without math.Pow give exactly
+// what math.Pow gives, so that the fast paths change no result.
+func TestCurveFastPathsMatchPow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, shape := range []float64{1, 2} {
+		q := Curve{Easy: 0.98, Hard: 0.6, Shape: shape}
+		for i := range 1_000_000 {
+			c := rng.Float64() * 100
+			if i%1000 == 0 {
+				c = float64(i / 1000 % 101) // integer scores, both ends included
+			}
+			want := q.Easy - (q.Easy-q.Hard)*math.Pow(c/100, shape)
+			if got := q.P(c); got != want {
+				t.Fatalf("shape %g, complexity %v: P = %v, math.Pow gives %v", shape, c, got, want)
+			}
+		}
 	}
 }
