@@ -12,7 +12,7 @@ import (
 const module = "github.com/tarsopt/tarsopt"
 
 // rule says which project packages a package may depend on, directly or not. Patterns end in "/..."
-// to cover subpackages. money and the internal leaf helpers (decimal, textfmt, jsonscan, hash64, strictjson) may be used by every package.
+// to cover subpackages. money and the internal leaf helpers (decimal, textfmt, jsonscan, hash64, strictjson, prefetch, u64map) may be used by every package.
 type rule struct {
 	pkg     string   // package pattern
 	allowed []string // project packages it may depend on
@@ -29,6 +29,8 @@ var rules = []rule{
 	{"internal/jsonscan", nil, nil},
 	{"internal/hash64", nil, nil},
 	{"internal/strictjson", nil, nil},
+	{"internal/prefetch", nil, nil},
+	{"internal/u64map", nil, nil},
 	{"internal/tracetest", []string{"traces"}, nil},
 	{"internal/archtest", nil, nil},
 	{"traces", nil, []string{"github.com/apache/arrow-go", "gonum.org/v1/plot"}},
@@ -48,7 +50,7 @@ var rules = []rule{
 	{"cmd/...", []string{"..."}, nil},
 }
 
-var leaves = []string{"money", "internal/decimal", "internal/textfmt", "internal/jsonscan", "internal/hash64", "internal/strictjson"}
+var leaves = []string{"money", "internal/decimal", "internal/textfmt", "internal/jsonscan", "internal/hash64", "internal/strictjson", "internal/prefetch", "internal/u64map"}
 
 func match(pattern, pkg string) bool {
 	if pattern == "..." {
