@@ -34,16 +34,33 @@ type Metrics struct {
 	QualitySum float64 // sum over answered calls of the probability the answer was acceptable
 	Acceptable int64   // answered calls whose answer was acceptable (the draw)
 
-	Interactive int64 // calls with no max_delay
-	TTFTSum     int64 // interactive calls: sum of the times from arrival to the first token (µs)
-	latency     hist  // interactive calls: from arrival to the last token (Total: finer buckets)
+	Interactive int64   // calls with no max_delay
+	TTFTSum     int64   // interactive calls: sum of the times from arrival to the first token (µs)
+	latency     hist    // interactive calls: from arrival to the last token (Total: finer buckets)
+	byModel     []int64 // upstream calls by the run's model number, until the run ends
 }
 
-func (m *Metrics) addModel(model string) {
-	if m.Models == nil {
-		m.Models = map[string]int64{}
+// countModel counts an upstream call to the model the run numbered id; the counts become Models
+// when the run ends (see runner.result).
+func (m *Metrics) countModel(id int32) {
+	if int(id) >= len(m.byModel) {
+		m.byModel = append(m.byModel, make([]int64, int(id)+1-len(m.byModel))...)
 	}
-	m.Models[model]++
+	m.byModel[id]++
+}
+
+// nameModels moves the counts by model number into Models, naming them.
+func (m *Metrics) nameModels(names []string) {
+	for id, n := range m.byModel {
+		if n == 0 {
+			continue
+		}
+		if m.Models == nil {
+			m.Models = map[string]int64{}
+		}
+		m.Models[names[id]] += n
+	}
+	m.byModel = nil
 }
 
 // Tokens returns every token sent upstream: prompt and output.

@@ -19,7 +19,9 @@ import (
 	"io"
 	"math"
 	"time"
+	"unsafe"
 
+	"github.com/tarsopt/tarsopt/internal/prefetch"
 	"github.com/tarsopt/tarsopt/pricing"
 	"github.com/tarsopt/tarsopt/strategies"
 	"github.com/tarsopt/tarsopt/traces"
@@ -98,24 +100,25 @@ const (
 	classFlush
 )
 
+// event is an entry of the event heap, kept small (32 bytes) because sifting moves it: a
+// completion's outcome waits in runner.pending, at index slot.
 type event struct {
-	t     int64
-	class uint8
-	seq   uint64
-	stage int32
-	call  *strategies.Call
-	o     strategies.Outcome
-	first int64 // for completions: when the first token arrived
+	t    int64
+	ord  uint64 // class<<56 | sequence number: same-time events by class, then in push order
+	call *strategies.Call
+	slot int32 // classResume, classFlush: the stage; classComplete: the index in runner.pending
 }
 
 func (a *event) less(b *event) bool {
-	if a.t != b.t {
-		return a.t < b.t
-	}
-	if a.class != b.class {
-		return a.class < b.class
-	}
-	return a.seq < b.seq
+	return a.t < b.t || (a.t == b.t && a.ord < b.ord)
+}
+
+func (e *event) class() uint8 { return uint8(e.ord >> 56) }
+
+// pending is a completion's outcome, waiting for its event.
+type pending struct {
+	o     strategies.Outcome
+	first int64 // when the first token arrived
 }
 
 // eventHeap is a binary min-heap of events by value.
@@ -127,21 +130,23 @@ func (h *eventHeap) push(e event) {
 	i := len(s) - 1
 	for i > 0 {
 		p := (i - 1) / 2
-		if !s[i].less(&s[p]) {
+		if !e.less(&s[p]) {
 			break
 		}
-		s[i], s[p] = s[p], s[i]
+		s[i] = s[p]
 		i = p
 	}
+	s[i] = e
 }
 
 func (h *eventHeap) pop() event {
 	s := *h
 	top := s[0]
 	n := len(s) - 1
-	s[0] = s[n]
+	last := s[n]
 	s[n] = event{}
 	s = s[:n]
+	// Sift the last event down from the root, moving the smaller child up at each level.
 	i := 0
 	for {
 		l := 2*i + 1
@@ -152,11 +157,14 @@ func (h *eventHeap) pop() event {
 		if r := l + 1; r < n && s[r].less(&s[l]) {
 			m = r
 		}
-		if !s[m].less(&s[i]) {
+		if !s[m].less(&last) {
 			break
 		}
-		s[i], s[m] = s[m], s[i]
+		s[i] = s[m]
 		i = m
+	}
+	if n > 0 {
+		s[i] = last
 	}
 	*h = s
 	return top
@@ -173,6 +181,8 @@ type runner struct {
 
 	heap     eventHeap
 	seq      uint64
+	pending  []pending // completions' outcomes, by event slot
+	freeSlot []int32   // free indices of pending
 	pool     []*strategies.Call
 	released []*strategies.Call       // calls a Flush released, to go on after it returns
 	release  func(c *strategies.Call) // appends to released; made once, so Flush allocates nothing
@@ -188,8 +198,10 @@ type runner struct {
 	allLatency hist                  // interactive calls, over the run (finer than each day's)
 	outs       []*strategies.Outcome // scratch outcomes handed to observers, by follower depth
 
-	models [8]modelInfo // the models seen last, so that most calls look nothing up in a map
-	nextM  int
+	models   [8]modelInfo // the models seen last, so that most calls look nothing up in a map
+	nextM    int
+	modelIDs map[string]int32 // model name → its number in the run, for the per-day counts
+	names    []string         // by model number
 }
 
 const dayNS = int64(24 * time.Hour)
@@ -295,13 +307,15 @@ func (r *runner) loop(ctx context.Context, src Source) error {
 			}
 		}
 		e := r.heap.pop()
-		switch e.class {
+		switch e.class() {
 		case classResume:
-			r.advance(e.t, e.call, int(e.stage))
+			r.advance(e.t, e.call, int(e.slot))
 		case classFlush:
-			r.flush(e.t, int(e.stage))
+			r.flush(e.t, int(e.slot))
 		case classComplete:
-			r.complete(e.t, e.call, e.o, e.first)
+			p := r.pending[e.slot]
+			r.freeSlot = append(r.freeSlot, e.slot)
+			r.complete(e.t, e.call, p.o, p.first)
 		}
 	}
 	r.snapshot()
@@ -337,10 +351,23 @@ func (r *runner) put(c *strategies.Call) {
 	r.pool = append(r.pool, c)
 }
 
-func (r *runner) push(e event) {
+func (r *runner) push(t int64, class uint8, c *strategies.Call, slot int32) {
 	r.seq++
-	e.seq = r.seq
-	r.heap.push(e)
+	r.heap.push(event{t: t, ord: uint64(class)<<56 | r.seq, call: c, slot: slot})
+}
+
+// schedule schedules the completion of c at t with outcome o, the first token at first.
+func (r *runner) schedule(t int64, c *strategies.Call, o strategies.Outcome, first int64) {
+	var i int32
+	if n := len(r.freeSlot); n > 0 {
+		i = r.freeSlot[n-1]
+		r.freeSlot = r.freeSlot[:n-1]
+	} else {
+		i = int32(len(r.pending))
+		r.pending = append(r.pending, pending{})
+	}
+	r.pending[i] = pending{o: o, first: first}
+	r.push(t, classComplete, c, i)
 }
 
 // dayIndex returns the index of the day that holds t (0 for times before the first day).
@@ -391,7 +418,7 @@ func (r *runner) advance(now int64, c *strategies.Call, i int) {
 			return
 		case strategies.Hold:
 			if d.Until > 0 {
-				r.push(event{t: max(d.Until, now), class: classResume, stage: int32(i + 1), call: c})
+				r.push(max(d.Until, now), classResume, c, int32(i+1))
 			}
 			return
 		}
@@ -411,7 +438,7 @@ func (r *runner) arm(now int64, i int) {
 		return
 	}
 	r.scheduled[i] = due
-	r.push(event{t: due, class: classFlush, stage: int32(i)})
+	r.push(due, classFlush, nil, int32(i))
 }
 
 func (r *runner) flush(now int64, i int) {
@@ -446,13 +473,13 @@ func (r *runner) served(now int64, c *strategies.Call, i int) {
 	done := now + r.hitLat[i]
 	p := c.Quality
 	ok := strategies.Draw(r.opts.Seed, c.Key, strategies.DrawQuality) < p
-	r.push(event{t: done, class: classComplete, call: c, first: done,
-		o: strategies.Outcome{OK: ok, P: p, Done: done, Output: c.Rec.Output}})
+	r.schedule(done, c, strategies.Outcome{OK: ok, P: p, Done: done, Output: c.Rec.Output}, done)
 }
 
 // modelInfo is what the runner knows of one model: its price over a period, speed and curve.
 type modelInfo struct {
 	name        string
+	id          int32          // the name's number in the run
 	price       *pricing.Price // nil when the book does not know the model
 	err         error
 	from, until int64 // the period price holds for (Unix nanoseconds)
@@ -472,7 +499,16 @@ func (r *runner) model(name string, t int64) *modelInfo {
 	}
 	m := &r.models[r.nextM]
 	r.nextM = (r.nextM + 1) % len(r.models)
-	*m = modelInfo{name: name}
+	id, ok := r.modelIDs[name]
+	if !ok {
+		if r.modelIDs == nil {
+			r.modelIDs = map[string]int32{}
+		}
+		id = int32(len(r.names))
+		r.modelIDs[name] = id
+		r.names = append(r.names, name)
+	}
+	*m = modelInfo{name: name, id: id}
 	m.speed, m.curve = r.opts.Upstream.Model(name)
 	p, err := r.opts.Book.Lookup(name, time.Unix(0, t))
 	if err != nil {
@@ -502,7 +538,6 @@ func (r *runner) send(now int64, c *strategies.Call) {
 	rec := &c.Rec
 	d := r.day(now)
 	d.Upstream++
-	d.addModel(rec.Model)
 	d.Input += rec.Input
 	d.CacheWrite5m += rec.CacheWrite5m
 	d.CacheWrite1h += rec.CacheWrite1h
@@ -512,6 +547,7 @@ func (r *runner) send(now int64, c *strategies.Call) {
 		d.Retries++
 	}
 	m := *r.model(rec.Model, now) // a copy: latency may look up another model and reuse the slot
+	d.countModel(m.id)
 	p, err := m.price, m.err
 	if err != nil {
 		if !r.opts.ZeroUnknown {
@@ -541,7 +577,7 @@ func (r *runner) send(now int64, c *strategies.Call) {
 		o.P = m.curve.P(strategies.Complexity(rec)) * c.Quality
 		o.OK = strategies.Draw(r.opts.Seed, c.Key, strategies.DrawQuality+attempt*16) < o.P
 	}
-	r.push(event{t: o.Done, class: classComplete, call: c, o: o, first: start + ttft})
+	r.schedule(o.Done, c, o, start+ttft)
 }
 
 // latency returns how long the model takes to answer c, and to its first token: the recorded
@@ -676,6 +712,7 @@ func (r *runner) finish(now int64, c *strategies.Call, o *strategies.Outcome, fi
 func (r *runner) result() *Result {
 	res := &Result{Days: r.days, Unpriced: r.unpriced, deferDelay: r.deferDelay}
 	for i := range r.days {
+		r.days[i].nameModels(r.names)
 		res.Total.merge(&r.days[i].Metrics)
 	}
 	res.Total.latency = r.allLatency
@@ -699,6 +736,9 @@ func (r *runner) result() *Result {
 	return res
 }
 
+// recordLines is the number of cache lines a traces.Record spans.
+const recordLines = (int(unsafe.Sizeof(traces.Record{})) + 63) / 64
+
 // Records is a Source over records in memory, for replays that run many times over one trace
 // (sweeps, Monte Carlo) and for benchmarks.
 type Records struct {
@@ -718,5 +758,15 @@ func (s *Records) Read(r *traces.Record) error {
 	*r = s.recs[s.i]
 	r.Prefix = append(p, r.Prefix...)
 	s.i++
+	// A replay does much work between reads, so the hardware does not stream the records in as
+	// it does for a tight loop: ask for a record a few calls ahead, and its prefix hashes.
+	if j := s.i + 4; j < len(s.recs) {
+		prefetch.Lines(unsafe.Pointer(&s.recs[j]), recordLines)
+	}
+	if j := s.i + 1; j < len(s.recs) {
+		if pf := s.recs[j].Prefix; len(pf) > 0 {
+			prefetch.Lines(unsafe.Pointer(&pf[0]), (len(pf)*8+63)/64)
+		}
+	}
 	return nil
 }
