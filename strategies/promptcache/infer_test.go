@@ -272,7 +272,7 @@ func TestInferBoundedState(t *testing.T) {
 		r := ci.record()
 		c.Reset(&r, uint64(i))
 		st.Handle(c.Arrival, &c)
-		maxSess = max(maxSess, len(st.sessIdx))
+		maxSess = max(maxSess, st.sessIdx.len())
 	}
 	// An hour of sessions (180) and 3 × 7 heads.
 	if maxSess > 180+1+21 {
@@ -284,8 +284,8 @@ func TestInferBoundedState(t *testing.T) {
 	r := in{at: n*time.Second + SessionMemory, noPrefix: true, prompt: 10}.record()
 	c.Reset(&r, n)
 	st.Handle(c.Arrival, &c)
-	if st.entries.n != 0 || len(st.sessIdx) != 0 || st.heads != 0 || st.queue.n != 0 || st.squeue.n != 0 {
+	if st.entries.n != 0 || st.sessIdx.len() != 0 || st.heads != 0 || st.queue.n != 0 || st.squeue.n != 0 {
 		t.Errorf("after SessionMemory: %d entries, %d session states, %d heads, queues %d and %d; want all 0",
-			st.entries.n, len(st.sessIdx), st.heads, st.queue.n, st.squeue.n)
+			st.entries.n, st.sessIdx.len(), st.heads, st.queue.n, st.squeue.n)
 	}
 }

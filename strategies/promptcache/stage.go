@@ -44,11 +44,10 @@ type Stage struct {
 
 	// Session state: (tenant, session, agent) → slot in sess, and, for inferred prefixes, the
 	// shared heads: (tenant, agent or model) → slot in sess. Slots are reused.
-	sessIdx  map[sessKey]uint32
+	sessIdx  keyIndex
 	sess     []hint
 	freeSess []uint32
 	squeue   ring[hintRef]
-	peakSess int
 	heads    int // head slots among sessIdx
 
 	bp [MaxBreakpoints]int // breakpoints of the call being handled
@@ -101,6 +100,7 @@ type hint struct {
 	live   int64  // the hint breakpoint is used until live (last call + TTL)
 	prompt int64  // session: tokens of its last prompt; head: the estimated head, tokens
 	seed   uint64 // hash of the key: the seed of the inferred block hashes
+	hk     uint64 // the key's hash in Stage.sessIdx
 	blocks int32  // full blocks of the session's last prompt
 	epoch  uint32 // session: the conversation body's epoch (bumped when its prompt shrinks)
 	gen    uint32
@@ -122,7 +122,7 @@ func New(s *Settings, env strategies.Env) *Stage {
 		real: env.BlockSize > 0, infer: s.InferPrefix == InferSession,
 		minTok:   make(map[string]int64, len(s.MinTokens)),
 		modelIdx: map[string]int32{}, spaceIdx: map[spaceKey]uint32{},
-		entries: newTable(), sessIdx: map[sessKey]uint32{},
+		entries: newTable(), sessIdx: newKeyIndex(),
 	}
 	if !st.real {
 		st.block = VirtualBlockSize
@@ -222,7 +222,7 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 	key := sessKey{tenant: r.Tenant, session: r.Session, agent: r.Agent}
 	si, hasHint := uint32(0), false
 	if r.Session != "" {
-		si, hasHint = s.sessIdx[key]
+		si, hasHint = s.sessIdx.get(key, s.sess)
 	}
 	hint := 0 // the session hint's breakpoint, 0 for none
 	if hasHint && s.sess[si].live > now {
@@ -359,7 +359,7 @@ func (s *Stage) inferHead(r *traces.Record, sp uint32, prompt int64, learn bool,
 	if r.Agent == "" {
 		k.agent, k.kind = s.spaces[sp].key.model, keyHeadModel
 	}
-	i, ok := s.sessIdx[k]
+	i, ok := s.sessIdx.get(k, s.sess)
 	if !ok {
 		i = s.newHint(k)
 		s.sess[i].seed = seedOf(k)
@@ -390,8 +390,7 @@ func (s *Stage) newHint(k sessKey) uint32 {
 		s.sess = append(s.sess, hint{})
 	}
 	s.sess[i].key = k
-	s.sessIdx[k] = i
-	s.peakSess = max(s.peakSess, len(s.sessIdx))
+	s.sess[i].hk = s.sessIdx.put(k, i, s.sess)
 	return i
 }
 
@@ -536,18 +535,9 @@ func (s *Stage) expire(now int64) {
 		if h.key.kind != keySession {
 			s.heads--
 		}
-		delete(s.sessIdx, h.key)
+		s.sessIdx.del(h.key, h.hk, it.key.idx)
 		*h = hint{gen: h.gen + 1} // let go of the key's strings
 		s.freeSess = append(s.freeSess, it.key.idx)
-	}
-	// Go maps keep their size after deletes: rebuild the hints' map once it has shrunk to a
-	// quarter of its peak (copying it in any order gives the same map).
-	if n := len(s.sessIdx); s.peakSess >= 1<<12 && n < s.peakSess/4 {
-		m := make(map[sessKey]uint32, 2*n)
-		for k, v := range s.sessIdx {
-			m[k] = v
-		}
-		s.sessIdx, s.peakSess = m, n
 	}
 }
 
@@ -570,7 +560,7 @@ func (s *Stage) Counters() []strategies.Count {
 		{Name: "write_tokens", Value: float64(s.writeTok)},
 		{Name: "input_tokens", Value: float64(s.inputTok)},
 		{Name: "entries", Value: float64(s.entries.n)},
-		{Name: "sessions", Value: float64(len(s.sessIdx) - s.heads)},
+		{Name: "sessions", Value: float64(s.sessIdx.len() - s.heads)},
 		{Name: "expired", Value: float64(s.expired)},
 		{Name: "inferred", Value: float64(s.inferred)},
 		{Name: "no_prefix", Value: float64(s.noPrefix)},

@@ -1,6 +1,7 @@
 package responsecache
 
 import (
+	"github.com/tarsopt/tarsopt/internal/u64map"
 	"math"
 
 	"github.com/tarsopt/tarsopt/internal/hash64"
@@ -102,7 +103,7 @@ type cache struct {
 	ttl        [numTypes]int64 // by query type, nanoseconds; 0: not cached
 
 	hs    hasher
-	index map[uint64]int32 // hash of the key → slot
+	index u64map.Map[int32] // hash of the key → slot
 	slab  []entry
 	free  []int32
 
@@ -122,7 +123,7 @@ type cache struct {
 
 func newCache(policy string, maxEntries int, maxBytes int64, ttl [numTypes]int64) *cache {
 	c := &cache{policy: policy, maxEntries: maxEntries, maxBytes: maxBytes, ttl: ttl,
-		index: make(map[uint64]int32), main: newList(), small: newList(), hand: none}
+		main: newList(), small: newList(), hand: none}
 	for i := range c.byType {
 		c.byType[i] = newList()
 		if ttl[i] > 0 {
@@ -205,7 +206,7 @@ func expiry(at, ttl int64) int64 {
 // get returns the slot of k and its hash.
 func (c *cache) get(k *key) (int32, uint64, bool) {
 	h := c.hs.hash(k)
-	i, ok := c.index[h]
+	i, ok := c.index.Get(h)
 	if !ok || c.slab[i].k != *k {
 		return none, h, false
 	}
@@ -236,7 +237,7 @@ func (c *cache) remove(i int32) {
 	}
 	c.unlink(c.queueOf(i), polLink, i)
 	c.unlink(&c.byType[e.qt], expLink, i)
-	delete(c.index, e.h)
+	c.index.Delete(e.h)
 	c.n--
 	c.bytes -= e.size
 	*e = entry{queue: qFree} // drop the strings
@@ -268,7 +269,7 @@ func (c *cache) put(k *key, qt traces.QueryType, at, output, reasoning int64, ha
 		}
 		return true
 	}
-	if j, taken := c.index[h]; taken { // a collision: the newer answer takes the slot
+	if j, taken := c.index.Get(h); taken { // a collision: the newer answer takes the slot
 		c.remove(j)
 		c.evictions++
 	}
@@ -294,7 +295,7 @@ func (c *cache) put(k *key, qt traces.QueryType, at, output, reasoning int64, ha
 	}
 	c.pushFront(&c.byType[qt], expLink, i)
 	c.nextExpiry = min(c.nextExpiry, expiry(at, c.ttl[qt]))
-	c.index[h] = i
+	c.index.Put(h, i)
 	c.n++
 	c.bytes += size
 	return true

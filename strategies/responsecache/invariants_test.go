@@ -18,7 +18,7 @@ func checkInvariants(t testing.TB, st *Stage) {
 			if !want(e) {
 				t.Fatalf("%s: entry %d (queue %d, type %v) does not belong", name, i, e.queue, e.qt)
 			}
-			if j, ok := c.index[e.h]; !ok || j != i || e.h != c.hs.hash(&e.k) {
+			if j, ok := c.index.Get(e.h); !ok || j != i || e.h != c.hs.hash(&e.k) {
 				t.Fatalf("%s: entry %d: index has %d, %v", name, i, j, ok)
 			}
 			prev = i
@@ -41,9 +41,9 @@ func checkInvariants(t testing.TB, st *Stage) {
 		nt += n
 		bt += b
 	}
-	if nm+ns != c.n || nt != c.n || len(c.index) != c.n || bm+bs != c.bytes || bt != c.bytes {
+	if nm+ns != c.n || nt != c.n || c.index.Len() != c.n || bm+bs != c.bytes || bt != c.bytes {
 		t.Fatalf("counts: main %d + small %d, types %d, index %d, n %d; bytes %d + %d, types %d, total %d",
-			nm, ns, nt, len(c.index), c.n, bm, bs, bt, c.bytes)
+			nm, ns, nt, c.index.Len(), c.n, bm, bs, bt, c.bytes)
 	}
 	if c.n > c.maxEntries || c.bytes > c.maxBytes {
 		t.Fatalf("over the bounds: %d entries (max %d), %d bytes (max %d)", c.n, c.maxEntries, c.bytes, c.maxBytes)

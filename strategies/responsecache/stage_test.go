@@ -392,11 +392,11 @@ func TestCollision(t *testing.T) {
 	st.Handle(sec(0), ca)
 	st.Observe(sec(1), ca, &strategies.Outcome{OK: true, Done: sec(1), Output: 100})
 	ka, kb := key{"a", 1, "m"}, key{"b", 1, "m"}
-	ia := st.c.index[st.c.hs.hash(&ka)]
+	ia, _ := st.c.index.Get(st.c.hs.hash(&ka))
 	// Make b's hash point at a's entry, as a collision would.
-	delete(st.c.index, st.c.slab[ia].h)
+	st.c.index.Delete(st.c.slab[ia].h)
 	hb := st.c.hs.hash(&kb)
-	st.c.index[hb] = ia
+	st.c.index.Put(hb, ia)
 	st.c.slab[ia].h = hb
 	if d := st.Handle(sec(2), cb); d.Action != strategies.Next || cb.Served {
 		t.Fatalf("tenant b served tenant a's answer (output %d)", cb.Rec.Output)
