@@ -3,6 +3,7 @@ package promptcache
 import (
 	"hash/maphash"
 
+	"github.com/tarsopt/tarsopt/internal/hash64"
 	"github.com/tarsopt/tarsopt/internal/u64map"
 )
 
@@ -23,15 +24,9 @@ func newKeyIndex() keyIndex {
 }
 
 func (x *keyIndex) hash(k sessKey) uint64 {
-	var h maphash.Hash
-	h.SetSeed(x.seed)
-	h.WriteString(k.tenant)
-	h.WriteByte(0)
-	h.WriteString(k.session)
-	h.WriteByte(0)
-	h.WriteString(k.agent)
-	h.WriteByte(k.kind)
-	return h.Sum64()
+	h := hash64.Combine(maphash.String(x.seed, k.tenant), uint64(k.kind))
+	h = hash64.Combine(h, maphash.String(x.seed, k.session))
+	return hash64.Combine(h, maphash.String(x.seed, k.agent))
 }
 
 func (x *keyIndex) len() int { return x.byHash.Len() + len(x.exact) }
