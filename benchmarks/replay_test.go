@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tarsopt/tarsopt/config"
+	"github.com/tarsopt/tarsopt/gen"
 	"github.com/tarsopt/tarsopt/pricing"
 	"github.com/tarsopt/tarsopt/sim"
 	"github.com/tarsopt/tarsopt/strategies"
@@ -18,7 +19,46 @@ import (
 var (
 	recsOnce sync.Once
 	recsMem  []traces.Record
+
+	denseOnce sync.Once
+	denseMem  []traces.Record
+	denseMeta traces.Meta
+	denseErr  error
 )
+
+// denseInMemory returns a million calls of testdata/tars-dense.json (tars-baseline at 100,000
+// calls a day): ten days, as a busy deployment's million calls span, where the sparse corpus
+// spreads its million over twelve years of days.
+func denseInMemory(b *testing.B) ([]traces.Record, traces.Meta) {
+	denseOnce.Do(func() {
+		p, err := gen.LoadProfile("testdata/tars-dense.json")
+		if err != nil {
+			denseErr = err
+			return
+		}
+		g, err := gen.New(p, gen.Options{Days: 10, Seed: 1})
+		if err != nil {
+			denseErr = err
+			return
+		}
+		denseMeta = g.Meta()
+		denseMem = make([]traces.Record, 0, corpusRecords+1000)
+		_, denseErr = g.Generate(func(r *traces.Record) error { denseMem = append(denseMem, r.Clone()); return nil })
+	})
+	if denseErr != nil {
+		b.Fatal(denseErr)
+	}
+	return denseMem, denseMeta
+}
+
+// corpus returns the in-memory records of a named corpus: sparse (the codec corpus, 234 calls a
+// day) or dense (100,000 calls a day).
+func corpusNamed(b *testing.B, name string) ([]traces.Record, traces.Meta) {
+	if name == "dense" {
+		return denseInMemory(b)
+	}
+	return corpusInMemory(b)
+}
 
 // corpusInMemory returns the million corpus records, decoded once from the Arrow file.
 func corpusInMemory(b *testing.B) ([]traces.Record, traces.Meta) {
@@ -88,63 +128,69 @@ func bareLoop(recs []traces.Record) int64 {
 // BenchmarkReplay replays the million-record corpus in memory through no strategy, the seed plan
 // and every strategy, beside the bare loop, and reports time and allocations per call.
 func BenchmarkReplay(b *testing.B) {
-	recs, meta := corpusInMemory(b)
-	b.Run(fmt.Sprintf("loop=bare/records=%d", len(recs)), func(b *testing.B) {
-		var sink int64
-		for b.Loop() {
-			sink += bareLoop(recs)
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(recs)), "ns/call")
-		if sink == 0 {
-			b.Fatal("no tokens")
-		}
-	})
-	for _, name := range []string{"none", "default", "all"} {
-		b.Run(fmt.Sprintf("stack=%s/records=%d", name, len(recs)), func(b *testing.B) {
-			b.ReportAllocs()
-			c := stackConfig(b, name)
-			var ms0, ms1 runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&ms0)
+	for _, corpus := range []string{"sparse", "dense"} {
+		recs, meta := corpusNamed(b, corpus)
+		b.Run(fmt.Sprintf("corpus=%s/loop=bare/records=%d", corpus, len(recs)), func(b *testing.B) {
+			var sink int64
 			for b.Loop() {
-				if n := replayOnce(b, recs, meta, c); n != int64(len(recs)) {
-					b.Fatalf("replayed %d calls", n)
-				}
+				sink += bareLoop(recs)
 			}
-			runtime.ReadMemStats(&ms1)
-			calls := float64(b.N) * float64(len(recs))
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/calls, "ns/call")
-			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/calls, "allocs/call")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(recs)), "ns/call")
+			if sink == 0 {
+				b.Fatal("no tokens")
+			}
 		})
+		for _, name := range []string{"none", "default", "all"} {
+			b.Run(fmt.Sprintf("corpus=%s/stack=%s/records=%d", corpus, name, len(recs)), func(b *testing.B) {
+				b.ReportAllocs()
+				c := stackConfig(b, name)
+				var ms0, ms1 runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&ms0)
+				for b.Loop() {
+					if n := replayOnce(b, recs, meta, c); n != int64(len(recs)) {
+						b.Fatalf("replayed %d calls", n)
+					}
+				}
+				runtime.ReadMemStats(&ms1)
+				calls := float64(b.N) * float64(len(recs))
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/calls, "ns/call")
+				b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/calls, "allocs/call")
+			})
+		}
 	}
 }
 
 // BenchmarkReplayRatio times the bare loop and the replay with every strategy on over the same
 // million records in the same run, alternating them, and reports the median ratio of their times
-// (replay-x-bare, target at most 20) and the replay's allocations per call (target at most 1).
-// Run it with -benchtime 5x or more.
+// (replay-x-bare, target at most 20) and the replay's allocations per call (target at most 1), on
+// each corpus. Run it with -benchtime 5x or more.
 func BenchmarkReplayRatio(b *testing.B) {
-	recs, meta := corpusInMemory(b)
-	c := stackConfig(b, "all")
-	var ratios []float64
-	var mallocs uint64
-	var ms0, ms1 runtime.MemStats
-	for b.Loop() {
-		runtime.GC()
-		t0 := time.Now()
-		if bareLoop(recs) == 0 {
-			b.Fatal("no tokens")
-		}
-		tBare := time.Since(t0)
-		runtime.GC()
-		runtime.ReadMemStats(&ms0)
-		t0 = time.Now()
-		replayOnce(b, recs, meta, c)
-		tReplay := time.Since(t0)
-		runtime.ReadMemStats(&ms1)
-		mallocs += ms1.Mallocs - ms0.Mallocs
-		ratios = append(ratios, float64(tReplay)/float64(tBare))
+	for _, corpus := range []string{"sparse", "dense"} {
+		recs, meta := corpusNamed(b, corpus)
+		c := stackConfig(b, "all")
+		b.Run("corpus="+corpus, func(b *testing.B) {
+			var ratios []float64
+			var mallocs uint64
+			var ms0, ms1 runtime.MemStats
+			for b.Loop() {
+				runtime.GC()
+				t0 := time.Now()
+				if bareLoop(recs) == 0 {
+					b.Fatal("no tokens")
+				}
+				tBare := time.Since(t0)
+				runtime.GC()
+				runtime.ReadMemStats(&ms0)
+				t0 = time.Now()
+				replayOnce(b, recs, meta, c)
+				tReplay := time.Since(t0)
+				runtime.ReadMemStats(&ms1)
+				mallocs += ms1.Mallocs - ms0.Mallocs
+				ratios = append(ratios, float64(tReplay)/float64(tBare))
+			}
+			b.ReportMetric(median(ratios), "replay-x-bare")
+			b.ReportMetric(float64(mallocs)/float64(b.N)/float64(len(recs)), "allocs/call")
+		})
 	}
-	b.ReportMetric(median(ratios), "replay-x-bare")
-	b.ReportMetric(float64(mallocs)/float64(b.N)/float64(len(recs)), "allocs/call")
 }
