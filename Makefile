@@ -25,6 +25,9 @@ demo: build
 	@echo "== replayed through the seed plan's strategies, beside the baseline" >&2
 	$(BIN) replay --trace $(OUT)/base.parquet
 	$(BIN) replay --trace $(OUT)/base.parquet --json --per-day > $(OUT)/replay.json
+	@echo "== the saving split among the strategies (Shapley values), beside the plan's claims" >&2
+	$(BIN) attribute --trace $(OUT)/base.parquet
+	$(BIN) attribute --trace $(OUT)/base.parquet --json > $(OUT)/attribute.json
 	@echo "== the bundled real Claude Code transcripts, imported and priced" >&2
 	$(BIN) import --from claude-code traces/importers/testdata/claude-code -o $(OUT)/claude-code.parquet
 	$(BIN) cost $(OUT)/claude-code.parquet

@@ -15,14 +15,20 @@ import (
 // stderr is a terminal, and only after the first second, so that quick runs and programs reading
 // stderr see nothing. It redraws one line in place and erases it when done.
 type progress struct {
-	n    atomic.Int64
-	stop chan struct{}
-	wg   sync.WaitGroup
+	n     atomic.Int64
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	unit  string // what is counted; "" for records (a rate, no total)
+	total int64
 }
 
 // startProgress starts a progress line for what on w; Done stops it. It returns nil (whose methods
 // do nothing) when w is not a terminal.
-func startProgress(w io.Writer, what string) *progress {
+func startProgress(w io.Writer, what string) *progress { return startCountProgress(w, what, "", 0) }
+
+// startCountProgress starts a progress line for what on w that counts toward total units (the
+// replays of a sweep or an attribution), with the time left estimated from the rate so far.
+func startCountProgress(w io.Writer, what, unit string, total int64) *progress {
 	f, ok := w.(*os.File)
 	if !ok {
 		return nil
@@ -30,7 +36,7 @@ func startProgress(w io.Writer, what string) *progress {
 	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
 		return nil
 	}
-	p := &progress{stop: make(chan struct{})}
+	p := &progress{stop: make(chan struct{}), unit: unit, total: total}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -46,8 +52,16 @@ func startProgress(w io.Writer, what string) *progress {
 		for i := 0; ; i++ {
 			n := p.n.Load()
 			el := time.Since(start)
-			fmt.Fprintf(f, "\r%c %s: %s records, %s/s, %s ", spin[i%4], what, textfmt.Thousands(float64(n), 0),
-				textfmt.Thousands(float64(n)/el.Seconds(), 0), el.Round(time.Second))
+			if p.unit == "" {
+				fmt.Fprintf(f, "\r%c %s: %s records, %s/s, %s ", spin[i%4], what, textfmt.Thousands(float64(n), 0),
+					textfmt.Thousands(float64(n)/el.Seconds(), 0), el.Round(time.Second))
+			} else {
+				eta := "ETA -"
+				if n > 0 {
+					eta = "ETA " + (time.Duration(float64(el) / float64(n) * float64(p.total-n))).Round(time.Second).String()
+				}
+				fmt.Fprintf(f, "\r%c %s: %d/%d %s, %s, %s \033[K", spin[i%4], what, n, p.total, p.unit, el.Round(time.Second), eta)
+			}
 			select {
 			case <-p.stop:
 				fmt.Fprint(f, "\r\033[K")
@@ -64,6 +78,21 @@ func (p *progress) Add(n int64) {
 	if p != nil {
 		p.n.Add(n)
 	}
+}
+
+// Set sets the count to n.
+func (p *progress) Set(n int64) {
+	if p != nil {
+		p.n.Store(n)
+	}
+}
+
+// Count returns the count so far (0 for a nil progress).
+func (p *progress) Count() int64 {
+	if p == nil {
+		return 0
+	}
+	return p.n.Load()
 }
 
 // Done stops and erases the progress line.

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The attribute and compare contracts, from the outside: JSON keys, parts adding up to the whole,
+// and identical bytes from two runs.
+func TestAttributeAndCompareContracts(t *testing.T) {
+	tmp := t.TempDir()
+	base := filepath.Join(tmp, "base.parquet")
+	if _, stderr, err := runCLI(t, tmp, "gen", "-q", "--days", "4", "--seed", "9", "-o", base); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	out1, stderr, err := runCLI(t, tmp, "attribute", "--trace", base, "--json")
+	if err != nil {
+		t.Fatalf("attribute: %v\n%s", err, stderr)
+	}
+	var att struct {
+		Strategies map[string]float64 `json:"strategies"`
+		Total      *float64           `json:"total_saving_usd_per_day"`
+		Order      []string           `json:"order"`
+		Replays    int                `json:"replays"`
+	}
+	if err := json.Unmarshal([]byte(out1), &att); err != nil {
+		t.Fatal(err)
+	}
+	if att.Total == nil || len(att.Strategies) != len(att.Order) || len(att.Order) == 0 || att.Replays != 1<<len(att.Order) {
+		t.Fatalf("attribute JSON lacks its keys or replays: %s", out1)
+	}
+	sum := 0.0
+	for _, v := range att.Strategies {
+		sum += v
+	}
+	if math.Abs(sum-*att.Total) > 1e-6 {
+		t.Errorf("strategies sum to %v, total_saving_usd_per_day %v", sum, *att.Total)
+	}
+	if out2, _, err := runCLI(t, tmp, "attribute", "--trace", base, "--json", "--workers", "1"); err != nil || out2 != out1 {
+		t.Errorf("a second attribute run (one worker) differs (err %v)", err)
+	}
+	table, _, err := runCLI(t, tmp, "attribute", "--trace", base)
+	if err != nil || !strings.Contains(table, "Shapley") || !strings.Contains(table, "plan claims") {
+		t.Errorf("attribute table (err %v):\n%s", err, table)
+	}
+
+	cmpOut, stderr, err := runCLI(t, tmp, "compare", "--trace", base, "--json", "--config", "default",
+		"--config", "default", "--set", "strategies.router.enabled=false")
+	if err != nil {
+		t.Fatalf("compare: %v\n%s", err, stderr)
+	}
+	var cr struct {
+		Baseline struct {
+			Cost float64 `json:"cost_per_day_usd"`
+		} `json:"baseline"`
+		Configs []struct {
+			Name    string   `json:"name"`
+			Order   []string `json:"order"`
+			Summary struct {
+				Cost float64 `json:"cost_per_day_usd"`
+			} `json:"summary"`
+		} `json:"configs"`
+		VsBaseline []struct {
+			Saving struct{ Est, Lo, Hi float64 } `json:"saving_usd_per_day"`
+		} `json:"vs_baseline"`
+		VsFirst []json.RawMessage `json:"vs_first"`
+	}
+	if err := json.Unmarshal([]byte(cmpOut), &cr); err != nil {
+		t.Fatal(err)
+	}
+	if len(cr.Configs) != 2 || len(cr.VsBaseline) != 2 || len(cr.VsFirst) != 1 {
+		t.Fatalf("compare JSON: %d configs, %d against the baseline, %d against the first:\n%s", len(cr.Configs), len(cr.VsBaseline), len(cr.VsFirst), cmpOut)
+	}
+	// The --set after the second --config applies to it alone.
+	if strings.Contains(strings.Join(cr.Configs[1].Order, " "), "router") || !strings.Contains(strings.Join(cr.Configs[0].Order, " "), "router") {
+		t.Errorf("orders %v and %v: --set did not attach to the second configuration only", cr.Configs[0].Order, cr.Configs[1].Order)
+	}
+	for i, p := range cr.VsBaseline {
+		want := cr.Baseline.Cost - cr.Configs[i].Summary.Cost
+		if math.Abs(p.Saving.Est-want) > 1e-6 || !(p.Saving.Lo <= p.Saving.Est && p.Saving.Est <= p.Saving.Hi) {
+			t.Errorf("config %d: saving %+v, want %v inside its interval", i+1, p.Saving, want)
+		}
+	}
+	if again, _, err := runCLI(t, tmp, "compare", "--trace", base, "--json", "--config", "default",
+		"--config", "default", "--set", "strategies.router.enabled=false"); err != nil || again != cmpOut {
+		t.Errorf("a second compare run differs (err %v)", err)
+	}
+	if _, stderr, err := runCLI(t, tmp, "compare", "--trace", base); err == nil || !strings.Contains(stderr+err.Error(), "--config") {
+		t.Errorf("compare with no --config: err %v, stderr %s", err, stderr)
+	}
+}
