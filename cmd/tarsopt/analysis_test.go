@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,5 +91,66 @@ func TestAttributeAndCompareContracts(t *testing.T) {
 	}
 	if _, stderr, err := runCLI(t, tmp, "compare", "--trace", base); err == nil || !strings.Contains(stderr+err.Error(), "--config") {
 		t.Errorf("compare with no --config: err %v, stderr %s", err, stderr)
+	}
+}
+
+// The sweep contract: one point per setting with its parameters and metrics, and the Pareto
+// front; calibration reaches its target; the points file reads back.
+func TestSweepContract(t *testing.T) {
+	tmp := t.TempDir()
+	base := filepath.Join(tmp, "base.parquet")
+	if _, stderr, err := runCLI(t, tmp, "gen", "-q", "--days", "4", "--seed", "9", "-o", base); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	csvPath := filepath.Join(tmp, "points.csv")
+	out, stderr, err := runCLI(t, tmp, "sweep", "--trace", base, "--param", "strategies.router.bands[1].max=30:70:10", "--json", "--out", csvPath, "--min-quality", "0.9")
+	if err != nil {
+		t.Fatalf("sweep: %v\n%s", err, stderr)
+	}
+	var rep struct {
+		Points []map[string]json.RawMessage `json:"points"`
+		Pareto []map[string]json.RawMessage `json:"pareto"`
+		Best   map[string]json.RawMessage   `json:"best"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Points) != 5 || len(rep.Pareto) == 0 || rep.Best == nil {
+		t.Fatalf("%d points, %d on the front, best %v", len(rep.Points), len(rep.Pareto), rep.Best)
+	}
+	for i, p := range rep.Points {
+		var params map[string]string
+		json.Unmarshal(p["params"], &params)
+		if want := []string{"30", "40", "50", "60", "70"}[i]; params["strategies.router.bands[1].max"] != want {
+			t.Errorf("point %d: params %v, want max %s", i, params, want)
+		}
+		for _, k := range []string{"cost_usd", "quality_score", "latency_p95_ms"} {
+			if _, ok := p[k]; !ok {
+				t.Errorf("point %d has no %s", i, k)
+			}
+		}
+	}
+	if again, _, _ := runCLI(t, tmp, "sweep", "--trace", base, "--param", "strategies.router.bands[1].max=30:70:10", "--json", "--out", csvPath, "--min-quality", "0.9", "--workers", "1"); again != out {
+		t.Error("a second sweep (one worker) differs")
+	}
+	if b, err := os.ReadFile(csvPath); err != nil || strings.Count(string(b), "\n") != 6 {
+		t.Errorf("points.csv: %v\n%s", err, b)
+	}
+	cal, stderr, err := runCLI(t, tmp, "sweep", "--trace", base, "--param", "strategies.router.bands[1].max=26:74:1", "--target", "cheap_share=0.45", "--json")
+	if err != nil {
+		t.Fatalf("calibration: %v\n%s", err, stderr)
+	}
+	var c struct {
+		Calibration struct {
+			Achieved    float64           `json:"achieved"`
+			Evaluations []json.RawMessage `json:"evaluations"`
+		} `json:"calibration"`
+	}
+	json.Unmarshal([]byte(cal), &c)
+	if math.Abs(c.Calibration.Achieved-0.45) > 0.03 || len(c.Calibration.Evaluations) < 3 {
+		t.Errorf("calibrated cheap_share %v after %d replays, want about 0.45", c.Calibration.Achieved, len(c.Calibration.Evaluations))
+	}
+	if _, stderr, err := runCLI(t, tmp, "sweep", "--trace", base, "--param", "strategies.router.bands[1].max=1:3:1"); err == nil || !strings.Contains(stderr+err.Error(), "bands[1].max") {
+		t.Errorf("an invalid point: err %v, stderr %s", err, stderr)
 	}
 }
