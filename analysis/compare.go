@@ -5,8 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"gonum.org/v1/gonum/stat"
-
 	"github.com/tarsopt/tarsopt/money"
 	"github.com/tarsopt/tarsopt/sim"
 )
@@ -164,6 +162,6 @@ func (bs Bootstrap) interval(n int, f func(idx []int) float64) Interval {
 	}
 	slices.Sort(vals)
 	alpha := (1 - bs.Level) / 2
-	iv.Lo, iv.Hi = stat.Quantile(alpha, stat.LinInterp, vals, nil), stat.Quantile(1-alpha, stat.LinInterp, vals, nil)
+	iv.Lo, iv.Hi = quantile(vals, alpha), quantile(vals, 1-alpha)
 	return iv
 }

@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/tarsopt/tarsopt/analysis"
 	"github.com/tarsopt/tarsopt/config"
@@ -116,5 +120,63 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 	rn := &analysis.Runner{Book: pricing.Default()}
 	if _, err := rn.Run(ctx, tr, []analysis.Scenario{scenario(cfg, nil)}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled run: %v, want context.Canceled", err)
+	}
+}
+
+// Monte Carlo samples are the same whatever the number of workers, and a sample that draws
+// nothing and resamples nothing is the plain pair of replays with the sample's seed.
+func TestMonteCarlo(t *testing.T) {
+	tr := trace(t)
+	cfg := config.Default()
+	draw := func(i int, rng *rand.Rand) (analysis.Draw, error) {
+		c := cfg.Clone()
+		v := 0.5 + 0.2*rng.Float64()
+		if err := c.Set(fmt.Sprintf("upstream.quality.claude-haiku.hard=%g", v)); err != nil {
+			return analysis.Draw{}, err
+		}
+		return analysis.Draw{Baseline: scenario(c, nil), Configured: scenario(c, c.Enabled()), CostFactor: 1.1, RepeatRate: 1, Values: []float64{v}}, nil
+	}
+	var runs []*analysis.MCResult
+	for _, w := range []int{1, 3} {
+		rn := &analysis.Runner{Book: pricing.Default(), Workers: w}
+		res, err := rn.MonteCarlo(context.Background(), tr, analysis.MonteCarlo{Samples: 12, Seed: 5, Bootstrap: "days", Thresholds: []float64{0.3}, Draw: draw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, res)
+	}
+	if !cmp.Equal(runs[0], runs[1]) {
+		t.Errorf("1 and 3 workers differ: %s", cmp.Diff(runs[0], runs[1]))
+	}
+	if len(runs[0].Samples) != 12 || runs[0].Replays != 24 || runs[0].Interrupted {
+		t.Errorf("%d samples, %d replays", len(runs[0].Samples), runs[0].Replays)
+	}
+	if p := runs[0].PReductionGE(12)["0.30"]; p < 0 || p > 1 {
+		t.Errorf("P(reduction ≥ 0.30) = %v", p)
+	}
+
+	// No bootstrap, no repeat change: the sample is the two plain replays at the sample's seed.
+	rn := &analysis.Runner{Book: pricing.Default()}
+	plain := func(i int, rng *rand.Rand) (analysis.Draw, error) {
+		return analysis.Draw{Baseline: scenario(cfg, nil), Configured: scenario(cfg, cfg.Enabled()), CostFactor: 1, RepeatRate: 1}, nil
+	}
+	res, err := rn.MonteCarlo(context.Background(), tr, analysis.MonteCarlo{Samples: 2, Seed: 8, Bootstrap: "none", Draw: plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := rand.New(rand.NewPCG(8, 1)).Uint64() // sample 1's seed
+	b, c := scenario(cfg, nil), scenario(cfg, cfg.Enabled())
+	b.Seed, c.Seed = seed, seed
+	rb, err := rn.Replay(context.Background(), tr, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rn.Replay(context.Background(), tr, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 1 - float64(rc.Total.Cost.Total())/float64(rb.Total.Cost.Total())
+	if got := res.Samples[1].Reduction; got != want {
+		t.Errorf("sample 1 reduction %v, direct replays %v", got, want)
 	}
 }

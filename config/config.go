@@ -56,6 +56,8 @@ type Config struct {
 	RollbackTriggers []Trigger `json:"rollback_triggers"`
 	// Phases is the plan's rollout, each phase with its strategies and targets.
 	Phases []Phase `json:"phases"`
+	// Uncertainty declares what tarsopt mc varies (see Uncertainty).
+	Uncertainty *Uncertainty `json:"uncertainty,omitempty"`
 }
 
 // Bound is a range a metric must fall in; a nil end is open.
@@ -363,7 +365,7 @@ func (c *Config) Validate() error {
 			return bad(path+".target_daily_cost_usd", "negative")
 		}
 	}
-	return nil
+	return c.validateUncertainty()
 }
 
 func sortedKeys[V any](m map[string]V) []string {

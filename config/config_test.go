@@ -271,3 +271,29 @@ func FuzzSet(f *testing.F) {
 		}
 	})
 }
+
+// The uncertainty section is checked like the rest: each problem names its JSON path.
+func TestUncertaintyValidation(t *testing.T) {
+	tests := []struct{ set, want string }{
+		{`uncertainty.bootstrap=weeks`, "uncertainty.bootstrap"},
+		{`uncertainty.thresholds[0]=1.5`, "uncertainty.thresholds[0]"},
+		{`uncertainty.inputs[0].dist=gamma`, "uncertainty.inputs[0].dist"},
+		{`uncertainty.inputs[0].sd=0`, "uncertainty.inputs[0].sd"},
+		{`uncertainty.inputs[0].path=upstream.quality.claude-haiku.harder`, "uncertainty.inputs[0].path"},
+		{`uncertainty.inputs[0].path=strategies.router.bands[9].max`, "uncertainty.inputs[0].path"},
+		{`uncertainty.inputs[0].path=strategies.router.bands[0].model`, "not a number"},
+		{`uncertainty.inputs[1].path=upstream.quality.claude-haiku.hard`, "already drawn"},
+		{`uncertainty.repeat_rate.max=0.5`, "uncertainty.repeat_rate"},
+	}
+	for _, tt := range tests {
+		c := Default()
+		err := c.Set(tt.set)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("--set %s: %v, want an error naming %s", tt.set, err, tt.want)
+		}
+	}
+	c := Default()
+	if err := c.Set(`uncertainty.inputs[4]={"path": "strategies.router.bands[1].max", "dist": "uniform", "min": 40, "max": 60}`); err != nil {
+		t.Errorf("a new input: %v", err)
+	}
+}

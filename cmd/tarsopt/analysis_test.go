@@ -154,3 +154,55 @@ func TestSweepContract(t *testing.T) {
 		t.Errorf("an invalid point: err %v, stderr %s", err, stderr)
 	}
 }
+
+// The mc contract: reduction percentiles, P(reduction ≥ x) keyed "0.30", "0.422", identical
+// bytes from two runs (with different numbers of workers).
+func TestMCContract(t *testing.T) {
+	tmp := t.TempDir()
+	base := filepath.Join(tmp, "base.parquet")
+	if _, stderr, err := runCLI(t, tmp, "gen", "-q", "--days", "3", "--seed", "9", "-o", base); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	args := []string{"mc", "--trace", base, "--samples", "60", "--seed", "1", "--json"}
+	out, stderr, err := runCLI(t, tmp, args...)
+	if err != nil {
+		t.Fatalf("mc: %v\n%s", err, stderr)
+	}
+	var rep struct {
+		Samples   int                `json:"samples"`
+		Reduction map[string]float64 `json:"reduction"`
+		PGE       map[string]float64 `json:"p_reduction_ge"`
+		Conv      []json.RawMessage  `json:"convergence"`
+		Inputs    []struct {
+			Name string `json:"name"`
+		} `json:"inputs"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Reduction
+	if rep.Samples != 60 || !(r["p5"] <= r["p50"] && r["p50"] <= r["p95"]) || r["p95"] <= 0 {
+		t.Errorf("samples %d, reduction %v", rep.Samples, r)
+	}
+	for _, k := range []string{"0.30", "0.422", "0.25", "0.40"} {
+		if p, ok := rep.PGE[k]; !ok || p < 0 || p > 1 {
+			t.Errorf("p_reduction_ge[%q] = %v, %v", k, p, ok)
+		}
+	}
+	if len(rep.Conv) < 3 || len(rep.Inputs) == 0 {
+		t.Errorf("%d convergence checkpoints, %d inputs", len(rep.Conv), len(rep.Inputs))
+	}
+	if again, _, err := runCLI(t, tmp, append(args, "--workers", "1")...); err != nil || again != out {
+		t.Errorf("a second mc run (one worker) differs (err %v)", err)
+	}
+	csvPath := filepath.Join(tmp, "samples.csv")
+	if _, stderr, err := runCLI(t, tmp, "mc", "--trace", base, "--samples", "5", "--bootstrap", "sessions", "--out", csvPath); err != nil {
+		t.Fatalf("mc --bootstrap sessions: %v\n%s", err, stderr)
+	}
+	if b, err := os.ReadFile(csvPath); err != nil || strings.Count(string(b), "\n") != 6 || !strings.HasPrefix(string(b), "sample,upstream.quality") {
+		t.Errorf("samples.csv: %v\n%s", err, b)
+	}
+	if _, stderr, err := runCLI(t, tmp, "mc", "--trace", base, "--samples", "3", "--set", "uncertainty.inputs[0].max=2", "--set", "uncertainty.inputs[0].mean=1.5"); err == nil || !strings.Contains(stderr+err.Error(), "drawn settings") {
+		t.Errorf("a draw above easy: err %v, stderr %s", err, stderr)
+	}
+}

@@ -1,0 +1,387 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/tarsopt/tarsopt/analysis"
+	"github.com/tarsopt/tarsopt/config"
+	"github.com/tarsopt/tarsopt/internal/textfmt"
+	"github.com/tarsopt/tarsopt/pricing"
+	"github.com/tarsopt/tarsopt/traces/arrowtrace"
+)
+
+func init() {
+	register(&command{
+		name:    "mc",
+		summary: "Monte Carlo: the distribution of the reduction under uncertain inputs, and P(reduction >= x)",
+		usage: `Usage: tarsopt mc --trace TRACE [--config FILE] [--set PATH=VALUE]... [--samples N] [--seed S]
+          [--bootstrap days|sessions|none] [--json] [--out FILE.csv|FILE.parquet] [--workers N]
+
+Replays the trace --samples times. Each sample draws the uncertain inputs the configuration
+declares under "uncertainty" (quality curves, error rate, batch turnaround, any numeric setting;
+price change, traffic growth and repeat rate; see docs/config.md), resamples the trace (whole days
+or whole sessions, with replacement), and replays it twice with its own random numbers: every
+strategy off, and the configured strategies. It prints the distribution of the daily cost, the
+reduction, the quality score and the p95 latency (mean, standard deviation, percentiles), the
+probability that the reduction reaches each of the configuration's thresholds (the plan's 25%,
+30%, 33%, 40%, 42% and 42.2%), and how the estimates settle as samples are added (the standard
+error of the mean reduction after 10, 20, 50, ... samples).
+
+Samples run in parallel; sample i draws from the seed and i alone, so the output is the same
+bytes whatever the number of workers. Ctrl-C stops the run and prints the samples completed so far.
+
+Examples:
+  tarsopt mc --trace base.parquet --samples 1000 --seed 1
+  tarsopt mc --trace base.parquet --samples 200 --bootstrap sessions --json
+  tarsopt mc --trace base.parquet --set 'uncertainty.price_change={"dist": "uniform", "min": -0.2, "max": 0}' --out samples.parquet`,
+		setup: func(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) error {
+			trace := fs.String("trace", "", "the trace to replay (required)")
+			cfgPath := fs.String("config", "", "performance configuration file (default: the built-in seed plan)")
+			var sets setFlags
+			fs.Var(&sets, "set", "override a setting: PATH=VALUE (repeatable)")
+			samples := fs.Int("samples", 1000, "samples to run")
+			seed := fs.Uint64("seed", 1, "seed of the samples' draws")
+			bootstrap := fs.String("bootstrap", "", "days, sessions or none (default: the configuration's uncertainty.bootstrap)")
+			asJSON := fs.Bool("json", false, "print JSON")
+			out := fs.String("out", "", "also write every sample to FILE.csv or FILE.parquet")
+			workers := fs.Int("workers", 0, "samples to run at once (default: the number of CPUs)")
+			prices := fs.String("prices", "", "price book file; default: the built-in book")
+			unknown := fs.String("unknown-model", "error", "what to do with a model the price book does not know: error, or zero")
+			var rf readFlags
+			rf.define(fs)
+			return func(args []string, stdout, stderr io.Writer) error {
+				if len(args) > 0 {
+					return usagef("mc: unexpected argument %q", args[0])
+				}
+				if *trace == "" {
+					return usagef("mc: name the trace with --trace")
+				}
+				if *samples < 1 || *samples > 10_000_000 {
+					return usagef("--samples: want 1 to 10,000,000, got %d", *samples)
+				}
+				if *unknown != "error" && *unknown != "zero" {
+					return usagef("--unknown-model: want error or zero, got %q", *unknown)
+				}
+				if ext := strings.ToLower(filepath.Ext(*out)); *out != "" && ext != ".csv" && ext != ".parquet" {
+					return usagef("--out %s: want a .csv or .parquet file", *out)
+				}
+				if err := rf.check(); err != nil {
+					return err
+				}
+				cfg, err := loadConfig(*cfgPath, sets)
+				if err != nil {
+					return err
+				}
+				u := cfg.Uncertainty
+				if u == nil {
+					u = &config.Uncertainty{Bootstrap: "days", Thresholds: []float64{0.30, 0.40}}
+				}
+				if *bootstrap != "" {
+					if !slices.Contains(config.BootstrapModes, *bootstrap) {
+						return usagef("--bootstrap: want one of %s, got %q", strings.Join(config.BootstrapModes, ", "), *bootstrap)
+					}
+					u.Bootstrap = *bootstrap
+				}
+				book := pricing.Default()
+				if *prices != "" {
+					if book, err = pricing.Load(*prices); err != nil {
+						return err
+					}
+				}
+				tr, err := analysis.Load(*trace, rf.options(os.Stdin))
+				if err != nil {
+					return err
+				}
+				tr.Stats.WriteSummary(stderr, *trace)
+				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+				defer stop()
+				prog := startCountProgress(stderr, "mc", "samples", int64(*samples))
+				rn := &analysis.Runner{Book: book, ZeroUnknown: *unknown == "zero", Workers: *workers,
+					Progress: func(done, total int) { prog.Set(int64(done)) }}
+				names := inputNames(u)
+				mc := analysis.MonteCarlo{Samples: *samples, Seed: *seed, Bootstrap: u.Bootstrap, Thresholds: u.Thresholds,
+					Draw: func(i int, rng *rand.Rand) (analysis.Draw, error) { return drawSample(cfg, u, i, rng) }}
+				res, err := rn.MonteCarlo(ctx, tr, mc)
+				prog.Done()
+				if err != nil {
+					return fmt.Errorf("mc: %w", err)
+				}
+				fmt.Fprintf(stderr, "mc: %d samples, %d replays of %s calls\n", len(res.Samples), res.Replays, textfmt.Thousands(float64(len(tr.Records)), 0))
+				rep := newMCReport(*trace, cfg, u, *seed, names, res)
+				if *out != "" {
+					if err := writeSamples(*out, names, res); err != nil {
+						return err
+					}
+				}
+				if *asJSON {
+					enc := json.NewEncoder(stdout)
+					enc.SetIndent("", "  ")
+					if err := enc.Encode(rep); err != nil {
+						return err
+					}
+				} else {
+					rep.writeTable(stdout)
+				}
+				if res.Interrupted {
+					return fmt.Errorf("mc: interrupted after %d of %d samples; the results above are over those", len(res.Samples), *samples)
+				}
+				return nil
+			}
+		},
+	})
+}
+
+// inputNames names the drawn values of a sample, in the order drawSample draws them.
+func inputNames(u *config.Uncertainty) []string {
+	var out []string
+	for _, in := range u.Inputs {
+		out = append(out, in.Path)
+	}
+	if u.PriceChange != nil {
+		out = append(out, "price_change")
+	}
+	if u.TrafficGrowth != nil {
+		out = append(out, "traffic_growth")
+	}
+	if u.RepeatRate != nil {
+		out = append(out, "repeat_rate")
+	}
+	return out
+}
+
+// drawValue draws one value of d from rng.
+func drawValue(d *config.Dist, rng *rand.Rand) float64 {
+	var v float64
+	switch d.Kind {
+	case "fixed":
+		v = d.Value
+	case "uniform":
+		v = distuv.Uniform{Min: *d.Min, Max: *d.Max, Src: rng}.Rand()
+	case "normal":
+		v = distuv.Normal{Mu: d.Mean, Sigma: d.SD, Src: rng}.Rand()
+	case "lognormal":
+		v = distuv.LogNormal{Mu: math.Log(d.Median), Sigma: d.Sigma, Src: rng}.Rand()
+	case "triangular":
+		if *d.Min == *d.Max {
+			v = *d.Min
+		} else {
+			v = distuv.NewTriangle(*d.Min, *d.Max, d.Mode, rng).Rand()
+		}
+	case "beta":
+		lo, hi := 0.0, 1.0
+		if d.Min != nil {
+			lo = *d.Min
+		}
+		if d.Max != nil {
+			hi = *d.Max
+		}
+		return lo + (hi-lo)*distuv.Beta{Alpha: d.Alpha, Beta: d.Beta, Src: rng}.Rand()
+	}
+	return d.Clamp(v)
+}
+
+// drawSample draws sample i's settings and builds its scenarios.
+func drawSample(cfg *config.Config, u *config.Uncertainty, i int, rng *rand.Rand) (analysis.Draw, error) {
+	d := analysis.Draw{CostFactor: 1, RepeatRate: 1}
+	var sets []string
+	for _, in := range u.Inputs {
+		v := drawValue(&in.Dist, rng)
+		d.Values = append(d.Values, v)
+		sets = append(sets, in.Path+"="+strconv.FormatFloat(v, 'g', -1, 64))
+	}
+	c := cfg
+	if len(sets) > 0 {
+		c = cfg.Clone()
+		if err := c.Set(sets...); err != nil {
+			return d, fmt.Errorf("the drawn settings %s: %w (bound the input with min and max)", strings.Join(sets, " "), err)
+		}
+	}
+	if u.PriceChange != nil {
+		v := drawValue(u.PriceChange, rng)
+		d.Values = append(d.Values, v)
+		d.CostFactor *= 1 + v
+	}
+	if u.TrafficGrowth != nil {
+		v := drawValue(u.TrafficGrowth, rng)
+		d.Values = append(d.Values, v)
+		d.CostFactor *= 1 + v
+	}
+	if u.RepeatRate != nil {
+		v := math.Max(drawValue(u.RepeatRate, rng), 0)
+		d.Values = append(d.Values, v)
+		d.RepeatRate = v
+	}
+	d.Baseline = analysis.Scenario{Name: "baseline", Upstream: c.Upstream}
+	d.Configured = analysis.Scenario{Name: c.Name, Stages: c.Stack, Upstream: c.Upstream}
+	return d, nil
+}
+
+// mcReport is what tarsopt mc prints.
+type mcReport struct {
+	Trace       string                `json:"trace"`
+	Config      string                `json:"config"`
+	Seed        uint64                `json:"seed"`
+	Samples     int                   `json:"samples"`
+	Replays     int                   `json:"replays"`
+	Interrupted bool                  `json:"interrupted"`
+	Bootstrap   string                `json:"bootstrap"`
+	Order       []string              `json:"order"`
+	Inputs      []mcInput             `json:"inputs"`
+	Baseline    analysis.Stats        `json:"baseline_daily_cost_usd"`
+	DailyCost   analysis.Stats        `json:"daily_cost_usd"`
+	Saving      analysis.Stats        `json:"saving_usd_per_day"`
+	Reduction   analysis.Stats        `json:"reduction"`
+	Quality     analysis.Stats        `json:"quality_score"`
+	P95         analysis.Stats        `json:"latency_p95_ms"`
+	PGE         map[string]float64    `json:"p_reduction_ge"`
+	PGESE       map[string]float64    `json:"p_reduction_ge_se"`
+	Convergence []analysis.Checkpoint `json:"convergence"`
+}
+
+type mcInput struct {
+	Name  string         `json:"name"`
+	Dist  *config.Dist   `json:"dist"`
+	Drawn analysis.Stats `json:"drawn"`
+}
+
+func newMCReport(trace string, cfg *config.Config, u *config.Uncertainty, seed uint64, names []string, res *analysis.MCResult) *mcReport {
+	rep := &mcReport{Trace: trace, Config: cfg.Name, Seed: seed, Samples: len(res.Samples), Replays: res.Replays,
+		Interrupted: res.Interrupted, Bootstrap: u.Bootstrap, Order: cfg.Enabled(), Inputs: []mcInput{},
+		Baseline: analysis.StatsOf(res.Field("baseline_daily_cost_usd")), DailyCost: analysis.StatsOf(res.Field("daily_cost_usd")),
+		Saving: analysis.StatsOf(res.Field("saving_usd_per_day")), Reduction: analysis.StatsOf(res.Field("reduction")),
+		Quality: analysis.StatsOf(res.Field("quality_score")), P95: analysis.StatsOf(res.Field("latency_p95_ms")),
+		PGE: res.PReductionGE(len(res.Samples)), PGESE: map[string]float64{}, Convergence: res.Convergence()}
+	if rep.Order == nil {
+		rep.Order = []string{}
+	}
+	for k, p := range rep.PGE {
+		rep.PGESE[k] = math.Sqrt(p * (1 - p) / float64(max(len(res.Samples), 1)))
+	}
+	dists := []*config.Dist{}
+	for i := range u.Inputs {
+		dists = append(dists, &u.Inputs[i].Dist)
+	}
+	for _, d := range []*config.Dist{u.PriceChange, u.TrafficGrowth, u.RepeatRate} {
+		if d != nil {
+			dists = append(dists, d)
+		}
+	}
+	for j, name := range names {
+		vals := make([]float64, len(res.Samples))
+		for i, s := range res.Samples {
+			vals[i] = s.Values[j]
+		}
+		rep.Inputs = append(rep.Inputs, mcInput{Name: name, Dist: dists[j], Drawn: analysis.StatsOf(vals)})
+	}
+	return rep
+}
+
+func (rep *mcReport) writeTable(w io.Writer) {
+	fmt.Fprintf(w, "Monte Carlo on %s: %d samples (seed %d, %s bootstrap), %d replays; config %q: %s\n\n", rep.Trace, rep.Samples,
+		rep.Seed, rep.Bootstrap, rep.Replays, rep.Config, strings.Join(rep.Order, " → "))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\tmean\tsd\tp5\tp25\tp50\tp75\tp95\t")
+	row := func(name string, s analysis.Stats, f func(float64) string) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, f(s.Mean), f(s.SD), f(s.P5), f(s.P25), f(s.P50), f(s.P75), f(s.P95))
+	}
+	usd := func(v float64) string { return fmt.Sprintf("$%.2f", v) }
+	row("baseline $/day", rep.Baseline, usd)
+	row("configured $/day", rep.DailyCost, usd)
+	row("saving $/day", rep.Saving, usd)
+	row("reduction", rep.Reduction, textfmt.Percent)
+	row("quality score", rep.Quality, func(v float64) string { return fmt.Sprintf("%.4f", v) })
+	row("latency p95", rep.P95, ms)
+	tw.Flush()
+	fmt.Fprintln(w, "\nP(reduction ≥ x):")
+	keys := make([]string, 0, len(rep.PGE))
+	for k := range rep.PGE {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		x, _ := strconv.ParseFloat(a, 64)
+		y, _ := strconv.ParseFloat(b, 64)
+		return int(math.Copysign(1, x-y))
+	})
+	for _, k := range keys {
+		x, _ := strconv.ParseFloat(k, 64)
+		fmt.Fprintf(w, "  %6s  %s (± %s)\n", textfmt.Percent(x), textfmt.Percent(rep.PGE[k]), textfmt.Percent(rep.PGESE[k]))
+	}
+	if len(rep.Inputs) > 0 {
+		fmt.Fprintln(w, "\ninputs drawn (p5 .. p95):")
+		for _, in := range rep.Inputs {
+			fmt.Fprintf(w, "  %-45s %s  %.4g .. %.4g\n", in.Name, in.Dist.Kind, in.Drawn.P5, in.Drawn.P95)
+		}
+	}
+	fmt.Fprintln(w, "\nconvergence (mean reduction ± its standard error):")
+	for _, c := range rep.Convergence {
+		fmt.Fprintf(w, "  %7d samples  %s ± %s\n", c.Samples, textfmt.Percent(c.ReductionMean), textfmt.Percent(c.ReductionSE))
+	}
+}
+
+// writeSamples writes one row per sample: its drawn inputs and outcomes.
+func writeSamples(name string, names []string, res *analysis.MCResult) error {
+	outs := []string{"baseline_daily_cost_usd", "daily_cost_usd", "reduction", "quality_score", "latency_p95_ms"}
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if strings.EqualFold(filepath.Ext(name), ".csv") {
+		cw := csv.NewWriter(f)
+		cw.Write(append(append([]string{"sample"}, names...), outs...))
+		cols := make([][]float64, len(outs))
+		for j, o := range outs {
+			cols[j] = res.Field(o)
+		}
+		for i, s := range res.Samples {
+			row := []string{strconv.Itoa(i)}
+			for _, v := range s.Values {
+				row = append(row, strconv.FormatFloat(v, 'g', -1, 64))
+			}
+			for j := range outs {
+				row = append(row, strconv.FormatFloat(cols[j][i], 'g', -1, 64))
+			}
+			cw.Write(row)
+		}
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	cols := []arrowtrace.Column{{Name: "sample", Int: make([]int64, len(res.Samples))}}
+	for i := range res.Samples {
+		cols[0].Int[i] = int64(i)
+	}
+	for j, n := range names {
+		c := arrowtrace.Column{Name: n, Float: make([]float64, len(res.Samples))}
+		for i, s := range res.Samples {
+			c.Float[i] = s.Values[j]
+		}
+		cols = append(cols, c)
+	}
+	for _, o := range outs {
+		cols = append(cols, arrowtrace.Column{Name: o, Float: res.Field(o)})
+	}
+	if err := arrowtrace.WriteParquetTable(f, cols); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
