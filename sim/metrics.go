@@ -68,6 +68,10 @@ func (m *Metrics) Tokens() int64 {
 	return m.Input + m.CacheWrite5m + m.CacheWrite1h + m.CacheRead + m.Output
 }
 
+// Add adds o into m: counts, tokens, costs and model counts (not latencies, which a day keeps to
+// itself).
+func (m *Metrics) Add(o *Metrics) { m.merge(o) }
+
 // merge adds o into m.
 func (m *Metrics) merge(o *Metrics) {
 	m.Calls += o.Calls

@@ -206,3 +206,53 @@ func TestMCContract(t *testing.T) {
 		t.Errorf("a draw above easy: err %v, stderr %s", err, stderr)
 	}
 }
+
+// The validate contract: a list of claims with name, claimed, measured and verdict; the plan's
+// arithmetic; a user's claims file read, and a broken one named with its path.
+func TestValidateContract(t *testing.T) {
+	tmp := t.TempDir()
+	base := filepath.Join(tmp, "base.parquet")
+	if _, stderr, err := runCLI(t, tmp, "gen", "-q", "--days", "4", "--seed", "9", "-o", base); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	out, stderr, err := runCLI(t, tmp, "validate", "--trace", base, "--json")
+	if err != nil {
+		t.Fatalf("validate: %v\n%s", err, stderr)
+	}
+	var rep struct {
+		Claims []map[string]json.RawMessage `json:"claims"`
+		Arith  []struct {
+			Name       string `json:"name"`
+			Consistent bool   `json:"consistent"`
+		} `json:"arithmetic"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Claims) < 30 || len(rep.Arith) < 5 {
+		t.Fatalf("%d claims, %d arithmetic checks", len(rep.Claims), len(rep.Arith))
+	}
+	for _, c := range rep.Claims {
+		for _, k := range []string{"name", "claimed", "measured", "verdict"} {
+			if _, ok := c[k]; !ok {
+				t.Fatalf("claim without %s: %v", k, c)
+			}
+		}
+	}
+	if again, _, _ := runCLI(t, tmp, "validate", "--trace", base, "--json", "--workers", "1"); again != out {
+		t.Error("a second validate run (one worker) differs")
+	}
+	claims, _, err := runCLI(t, tmp, "validate", "--print-claims")
+	if err != nil || !strings.Contains(claims, `"claims"`) {
+		t.Fatalf("--print-claims: %v", err)
+	}
+	mine := filepath.Join(tmp, "mine.json")
+	os.WriteFile(mine, []byte(`{"claims": [{"name": "cheap", "metric": "cost_reduction", "min": 0.1}]}`), 0o644)
+	if out, stderr, err := runCLI(t, tmp, "validate", "--trace", base, "--claims", mine, "--json"); err != nil || !strings.Contains(out, `"cheap"`) {
+		t.Errorf("own claims: %v\n%s", err, stderr)
+	}
+	os.WriteFile(mine, []byte(`{"claims": [{"name": "cheap", "metric": "cost_reductio", "min": 0.1}]}`), 0o644)
+	if _, stderr, err := runCLI(t, tmp, "validate", "--trace", base, "--claims", mine); err == nil || !strings.Contains(stderr, "claims[0].metric") {
+		t.Errorf("broken claims: err %v, stderr %s", err, stderr)
+	}
+}

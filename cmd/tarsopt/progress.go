@@ -19,7 +19,7 @@ type progress struct {
 	stop  chan struct{}
 	wg    sync.WaitGroup
 	unit  string // what is counted; "" for records (a rate, no total)
-	total int64
+	total atomic.Int64
 }
 
 // startProgress starts a progress line for what on w; Done stops it. It returns nil (whose methods
@@ -36,7 +36,8 @@ func startCountProgress(w io.Writer, what, unit string, total int64) *progress {
 	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
 		return nil
 	}
-	p := &progress{stop: make(chan struct{}), unit: unit, total: total}
+	p := &progress{stop: make(chan struct{}), unit: unit}
+	p.total.Store(total)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -56,11 +57,12 @@ func startCountProgress(w io.Writer, what, unit string, total int64) *progress {
 				fmt.Fprintf(f, "\r%c %s: %s records, %s/s, %s ", spin[i%4], what, textfmt.Thousands(float64(n), 0),
 					textfmt.Thousands(float64(n)/el.Seconds(), 0), el.Round(time.Second))
 			} else {
+				total := p.total.Load()
 				eta := "ETA -"
 				if n > 0 {
-					eta = "ETA " + (time.Duration(float64(el) / float64(n) * float64(p.total-n))).Round(time.Second).String()
+					eta = "ETA " + (time.Duration(float64(el) / float64(n) * float64(total-n))).Round(time.Second).String()
 				}
-				fmt.Fprintf(f, "\r%c %s: %d/%d %s, %s, %s \033[K", spin[i%4], what, n, p.total, p.unit, el.Round(time.Second), eta)
+				fmt.Fprintf(f, "\r%c %s: %d/%d %s, %s, %s \033[K", spin[i%4], what, n, total, p.unit, el.Round(time.Second), eta)
 			}
 			select {
 			case <-p.stop:
@@ -84,6 +86,13 @@ func (p *progress) Add(n int64) {
 func (p *progress) Set(n int64) {
 	if p != nil {
 		p.n.Store(n)
+	}
+}
+
+// SetTotal sets what the count goes up to.
+func (p *progress) SetTotal(n int64) {
+	if p != nil {
+		p.total.Store(n)
 	}
 }
 
