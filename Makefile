@@ -28,6 +28,15 @@ demo: build
 	@echo "== the saving split among the strategies (Shapley values), beside the plan's claims" >&2
 	$(BIN) attribute --trace $(OUT)/base.parquet
 	$(BIN) attribute --trace $(OUT)/base.parquet --json > $(OUT)/attribute.json
+	@echo "== every figure of the plan against the replay, and the plan's own arithmetic" >&2
+	$(BIN) validate --trace $(OUT)/base.parquet
+	$(BIN) validate --trace $(OUT)/base.parquet --json > $(OUT)/validate.json
+	@echo "== the router threshold swept, and calibrated to the plan's 45% on Haiku" >&2
+	$(BIN) sweep --trace $(OUT)/base.parquet --param 'strategies.router.bands[1].max=30:70:10' --min-quality 0.95 --out $(OUT)/sweep.parquet
+	$(BIN) sweep --trace $(OUT)/base.parquet --param 'strategies.router.bands[1].max=26:74:1' --target cheap_share=0.45
+	@echo "== Monte Carlo: 500 samples over the declared uncertainty, days resampled" >&2
+	$(BIN) mc --trace $(OUT)/base.parquet --samples 500 --seed 1 --json > $(OUT)/mc.json
+	$(BIN) mc --trace $(OUT)/base.parquet --samples 500 --seed 1 | head -20
 	@echo "== the bundled real Claude Code transcripts, imported and priced" >&2
 	$(BIN) import --from claude-code traces/importers/testdata/claude-code -o $(OUT)/claude-code.parquet
 	$(BIN) cost $(OUT)/claude-code.parquet
