@@ -17,6 +17,7 @@ import (
 	"gonum.org/v1/gonum/stat"
 
 	"github.com/tarsopt/tarsopt/internal/hash64"
+	"github.com/tarsopt/tarsopt/internal/u64map"
 	"github.com/tarsopt/tarsopt/money"
 	"github.com/tarsopt/tarsopt/traces"
 )
@@ -237,12 +238,13 @@ func (rn *Runner) MonteCarlo(ctx context.Context, tr *Trace, mc MonteCarlo) (*MC
 		go func() {
 			defer wg.Done()
 			var buf []traces.Record
+			var scratch repeatScratch
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= mc.Samples || ctx.Err() != nil {
 					return
 				}
-				samples[i], buf, errs[i] = rn.sample(ctx, tr, &mc, i, days, sessions, buf)
+				samples[i], buf, errs[i] = rn.sample(ctx, tr, &mc, i, days, sessions, buf, &scratch)
 				if errs[i] != nil {
 					cancel()
 					return
@@ -280,7 +282,7 @@ func (rn *Runner) MonteCarlo(ctx context.Context, tr *Trace, mc MonteCarlo) (*MC
 }
 
 // sample runs sample i, reusing buf for its trace.
-func (rn *Runner) sample(ctx context.Context, tr *Trace, mc *MonteCarlo, i int, days *dayIndex, sessions *sessionIndex, buf []traces.Record) (*Sample, []traces.Record, error) {
+func (rn *Runner) sample(ctx context.Context, tr *Trace, mc *MonteCarlo, i int, days *dayIndex, sessions *sessionIndex, buf []traces.Record, scratch *repeatScratch) (*Sample, []traces.Record, error) {
 	rng := rand.New(rand.NewPCG(mc.Seed, uint64(i)))
 	seed := rng.Uint64()
 	d, err := mc.Draw(i, rng)
@@ -301,7 +303,7 @@ func (rn *Runner) sample(ctx context.Context, tr *Trace, mc *MonteCarlo, i int, 
 			buf = append(buf[:0], tr.Records...)
 			recs = buf
 		}
-		rewriteRepeats(recs, d.RepeatRate, rng)
+		rewriteRepeats(recs, d.RepeatRate, rng, scratch)
 	}
 	t := &Trace{Name: tr.Name, Records: recs, Meta: tr.Meta}
 	d.Baseline.Seed, d.Configured.Seed = seed, seed
@@ -454,61 +456,86 @@ func (x *sessionIndex) resample(rng *rand.Rand, out []traces.Record) []traces.Re
 	return out
 }
 
+// repeatScratch is the memory rewriteRepeats reuses from one sample to the next (one per worker).
+type repeatScratch struct {
+	count  u64map.Map[int32] // fingerprint → calls with it
+	seen   u64map.Map[bool]
+	recent map[repeatGroup][]uint64
+}
+
+type repeatGroup struct {
+	tenant string
+	qt     traces.QueryType
+}
+
 // rewriteRepeats scales the share of requests that repeat an earlier one by factor: below 1, each
 // repeat keeps its fingerprint with probability factor (else it becomes a request of its own);
 // above 1, requests that occur only once in the trace become repeats of a recent request of the
 // same tenant and query type, with the probability that brings the repeat share to factor times
 // its recorded value (at most, every such request).
-func rewriteRepeats(recs []traces.Record, factor float64, rng *rand.Rand) {
-	count := map[uint64]int{}
+func rewriteRepeats(recs []traces.Record, factor float64, rng *rand.Rand, x *repeatScratch) {
+	if x == nil {
+		x = &repeatScratch{}
+	}
+	x.count.Clear()
+	x.seen.Clear()
+	if x.recent == nil {
+		x.recent = map[repeatGroup][]uint64{}
+	}
+	for g, rs := range x.recent {
+		x.recent[g] = rs[:0]
+	}
 	var withFP int
 	for i := range recs {
 		if recs[i].Has(traces.FieldFingerprint) {
 			withFP++
-			count[recs[i].Fingerprint]++
+			n, _ := x.count.Get(recs[i].Fingerprint)
+			x.count.Put(recs[i].Fingerprint, n+1)
 		}
 	}
 	if withFP == 0 {
 		return
 	}
-	repeats, singles := 0, 0
-	for _, n := range count {
-		repeats += n - 1
-		if n == 1 {
+	distinct, singles := 0, 0
+	for i := range recs {
+		if !recs[i].Has(traces.FieldFingerprint) {
+			continue
+		}
+		if n, _ := x.count.Get(recs[i].Fingerprint); n == 1 {
 			singles++
 		}
+		if !x.seen.Has(recs[i].Fingerprint) {
+			distinct++
+			x.seen.Put(recs[i].Fingerprint, true)
+		}
 	}
+	repeats := withFP - distinct
+	x.seen.Clear()
 	pUp := 0.0
 	if factor > 1 && singles > 0 {
 		pUp = math.Min(1, (factor-1)*float64(repeats)/float64(singles))
 	}
-	type group struct {
-		tenant string
-		qt     traces.QueryType
-	}
-	seen := map[uint64]bool{}
-	recent := map[group][]uint64{}
 	for i := range recs {
 		r := &recs[i]
 		if !r.Has(traces.FieldFingerprint) {
 			continue
 		}
 		u := rng.Float64()
-		g := group{r.Tenant, r.QueryType}
-		switch {
-		case seen[r.Fingerprint]:
+		g := repeatGroup{r.Tenant, r.QueryType}
+		switch n, _ := x.count.Get(r.Fingerprint); {
+		case x.seen.Has(r.Fingerprint):
 			if factor < 1 && u >= factor {
 				r.Fingerprint = hash64.Combine(r.Fingerprint, hash64.String(r.ID)^uint64(i)+0x726570) // "rep"
 			}
-		case count[r.Fingerprint] == 1 && u < pUp && len(recent[g]) > 0:
-			rs := recent[g]
+		case n == 1 && u < pUp && len(x.recent[g]) > 0:
+			rs := x.recent[g]
 			r.Fingerprint = rs[rng.IntN(len(rs))]
 		}
-		seen[r.Fingerprint] = true
-		rs := append(recent[g], r.Fingerprint)
+		x.seen.Put(r.Fingerprint, true)
+		rs := append(x.recent[g], r.Fingerprint)
 		if len(rs) > 64 {
-			rs = rs[len(rs)-64:]
+			rs = append(rs[:0], rs[len(rs)-64:]...)
 		}
-		recent[g] = rs
+		x.recent[g] = rs
 	}
 }

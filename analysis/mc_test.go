@@ -119,11 +119,12 @@ func repeatShare(recs []traces.Record) float64 {
 
 func TestRewriteRepeats(t *testing.T) {
 	base := repeatShare(smallTrace().Records) // 1/3
+	var scratch repeatScratch                 // reused across calls, as a worker does
 	for _, f := range []float64{0, 0.5, 1.5} {
 		var sum float64
 		for seed := range uint64(40) {
 			recs := smallTrace().Records
-			rewriteRepeats(recs, f, rand.New(rand.NewPCG(seed, 9)))
+			rewriteRepeats(recs, f, rand.New(rand.NewPCG(seed, 9)), &scratch)
 			sum += repeatShare(recs)
 		}
 		got, want := sum/40, math.Min(f*base, 1)

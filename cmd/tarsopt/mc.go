@@ -17,8 +17,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"gonum.org/v1/gonum/stat/distuv"
-
 	"github.com/tarsopt/tarsopt/analysis"
 	"github.com/tarsopt/tarsopt/config"
 	"github.com/tarsopt/tarsopt/internal/textfmt"
@@ -114,9 +112,9 @@ Examples:
 				prog := startCountProgress(stderr, "mc", "samples", int64(*samples))
 				rn := &analysis.Runner{Book: book, ZeroUnknown: *unknown == "zero", Workers: *workers,
 					Progress: func(done, total int) { prog.Set(int64(done)) }}
-				names := inputNames(u)
+				names := u.DrawnNames()
 				mc := analysis.MonteCarlo{Samples: *samples, Seed: *seed, Bootstrap: u.Bootstrap, Thresholds: u.Thresholds,
-					Draw: func(i int, rng *rand.Rand) (analysis.Draw, error) { return drawSample(cfg, u, i, rng) }}
+					Draw: func(i int, rng *rand.Rand) (analysis.Draw, error) { return drawSample(cfg, u, rng) }}
 				res, err := rn.MonteCarlo(ctx, tr, mc)
 				prog.Done()
 				if err != nil {
@@ -147,89 +145,16 @@ Examples:
 	})
 }
 
-// inputNames names the drawn values of a sample, in the order drawSample draws them.
-func inputNames(u *config.Uncertainty) []string {
-	var out []string
-	for _, in := range u.Inputs {
-		out = append(out, in.Path)
-	}
-	if u.PriceChange != nil {
-		out = append(out, "price_change")
-	}
-	if u.TrafficGrowth != nil {
-		out = append(out, "traffic_growth")
-	}
-	if u.RepeatRate != nil {
-		out = append(out, "repeat_rate")
-	}
-	return out
-}
-
-// drawValue draws one value of d from rng.
-func drawValue(d *config.Dist, rng *rand.Rand) float64 {
-	var v float64
-	switch d.Kind {
-	case "fixed":
-		v = d.Value
-	case "uniform":
-		v = distuv.Uniform{Min: *d.Min, Max: *d.Max, Src: rng}.Rand()
-	case "normal":
-		v = distuv.Normal{Mu: d.Mean, Sigma: d.SD, Src: rng}.Rand()
-	case "lognormal":
-		v = distuv.LogNormal{Mu: math.Log(d.Median), Sigma: d.Sigma, Src: rng}.Rand()
-	case "triangular":
-		if *d.Min == *d.Max {
-			v = *d.Min
-		} else {
-			v = distuv.NewTriangle(*d.Min, *d.Max, d.Mode, rng).Rand()
-		}
-	case "beta":
-		lo, hi := 0.0, 1.0
-		if d.Min != nil {
-			lo = *d.Min
-		}
-		if d.Max != nil {
-			hi = *d.Max
-		}
-		return lo + (hi-lo)*distuv.Beta{Alpha: d.Alpha, Beta: d.Beta, Src: rng}.Rand()
-	}
-	return d.Clamp(v)
-}
-
 // drawSample draws sample i's settings and builds its scenarios.
-func drawSample(cfg *config.Config, u *config.Uncertainty, i int, rng *rand.Rand) (analysis.Draw, error) {
-	d := analysis.Draw{CostFactor: 1, RepeatRate: 1}
-	var sets []string
-	for _, in := range u.Inputs {
-		v := drawValue(&in.Dist, rng)
-		d.Values = append(d.Values, v)
-		sets = append(sets, in.Path+"="+strconv.FormatFloat(v, 'g', -1, 64))
+func drawSample(cfg *config.Config, u *config.Uncertainty, rng *rand.Rand) (analysis.Draw, error) {
+	dr, err := u.Draw(cfg, rng)
+	if err != nil {
+		return analysis.Draw{}, err
 	}
-	c := cfg
-	if len(sets) > 0 {
-		c = cfg.Clone()
-		if err := c.Set(sets...); err != nil {
-			return d, fmt.Errorf("the drawn settings %s: %w (bound the input with min and max)", strings.Join(sets, " "), err)
-		}
-	}
-	if u.PriceChange != nil {
-		v := drawValue(u.PriceChange, rng)
-		d.Values = append(d.Values, v)
-		d.CostFactor *= 1 + v
-	}
-	if u.TrafficGrowth != nil {
-		v := drawValue(u.TrafficGrowth, rng)
-		d.Values = append(d.Values, v)
-		d.CostFactor *= 1 + v
-	}
-	if u.RepeatRate != nil {
-		v := math.Max(drawValue(u.RepeatRate, rng), 0)
-		d.Values = append(d.Values, v)
-		d.RepeatRate = v
-	}
-	d.Baseline = analysis.Scenario{Name: "baseline", Upstream: c.Upstream}
-	d.Configured = analysis.Scenario{Name: c.Name, Stages: c.Stack, Upstream: c.Upstream}
-	return d, nil
+	c := dr.Config
+	return analysis.Draw{Baseline: analysis.Scenario{Name: "baseline", Upstream: c.Upstream},
+		Configured: analysis.Scenario{Name: c.Name, Stages: c.Stack, Upstream: c.Upstream},
+		CostFactor: dr.CostFactor, RepeatRate: dr.RepeatRate, Values: dr.Values}, nil
 }
 
 // mcReport is what tarsopt mc prints.
@@ -273,15 +198,7 @@ func newMCReport(trace string, cfg *config.Config, u *config.Uncertainty, seed u
 	for k, p := range rep.PGE {
 		rep.PGESE[k] = math.Sqrt(p * (1 - p) / float64(max(len(res.Samples), 1)))
 	}
-	dists := []*config.Dist{}
-	for i := range u.Inputs {
-		dists = append(dists, &u.Inputs[i].Dist)
-	}
-	for _, d := range []*config.Dist{u.PriceChange, u.TrafficGrowth, u.RepeatRate} {
-		if d != nil {
-			dists = append(dists, d)
-		}
-	}
+	dists := u.Dists()
 	for j, name := range names {
 		vals := make([]float64, len(res.Samples))
 		for i, s := range res.Samples {

@@ -51,6 +51,12 @@ func (m *Map[V]) Get(k uint64) (V, bool) {
 	}
 }
 
+// Has reports whether m holds k.
+func (m *Map[V]) Has(k uint64) bool {
+	_, ok := m.Get(k)
+	return ok
+}
+
 // Put sets the value of k.
 func (m *Map[V]) Put(k uint64, v V) {
 	if 2*(m.n+1) > len(m.keys) {
