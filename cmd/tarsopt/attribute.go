@@ -99,6 +99,12 @@ Examples:
 				}
 				fmt.Fprintf(stderr, "attribute: %d replays of %s calls\n", a.Replays, textfmt.Thousands(float64(len(tr.Records)), 0))
 				rep := newAttributeReport(*trace, cfg, a, analysis.SeedPlanClaims())
+				oracle, err := analysis.ComputeOracle(tr, oracleOptions(cfg, book))
+				if err != nil {
+					return err
+				}
+				rep.Oracle = newOracleRow(oracle, a.Cost[0])
+				rep.ShareOfAchievable = oracle.ShareOfAchievable(a.Cost[0], a.Cost[len(a.Cost)-1])
 				if *asJSON {
 					enc := json.NewEncoder(stdout)
 					enc.SetIndent("", "  ")
@@ -135,6 +141,9 @@ type attributeReport struct {
 	Detail       []attributeRow     `json:"detail"`
 	Interactions []interactionRow   `json:"interactions"`
 	Claims       claimsRow          `json:"plan_claims"`
+	Oracle       *oracleRow         `json:"oracle"`
+	// ShareOfAchievable is the share of the saving the oracle bound allows that the configuration reaches.
+	ShareOfAchievable float64 `json:"share_of_achievable"`
 }
 
 type attributeRow struct {
@@ -227,4 +236,7 @@ func (rep *attributeReport) writeTable(w io.Writer) {
 		tw.Flush()
 	}
 	fmt.Fprintf(w, "\nplan claims: %s (against $%.2f/day)\n", rep.Claims.Source, rep.Claims.Baseline)
+	if rep.Oracle != nil {
+		fmt.Fprintf(w, "oracle bound: $%.4f/day; the configuration reaches %s of the achievable saving\n", rep.Oracle.CostPerDayUSD, pctString(rep.ShareOfAchievable))
+	}
 }

@@ -161,7 +161,11 @@ Examples:
 				}
 				fmt.Fprintf(stderr, "compare: %d replays of %s calls\n", len(scs), textfmt.Thousands(float64(len(tr.Records)), 0))
 				bs := analysis.Bootstrap{Level: *level, Resamples: *resamples, Seed: *seed}
-				rep := newCompareReport(*trace, scs, configs, res, bs, *perDay)
+				oracle, err := analysis.ComputeOracle(tr, oracleOptions(configs[0], book))
+				if err != nil {
+					return err
+				}
+				rep := newCompareReport(*trace, scs, configs, res, bs, *perDay, oracle)
 				if *asJSON {
 					enc := json.NewEncoder(stdout)
 					enc.SetIndent("", "  ")
@@ -184,6 +188,7 @@ type compareReport struct {
 	Configs    []compareConfig   `json:"configs"`
 	VsBaseline []analysis.Paired `json:"vs_baseline"`
 	VsFirst    []analysis.Paired `json:"vs_first,omitempty"`
+	Oracle     *oracleRow        `json:"oracle"` // with the first configuration's models and quality curves
 	PerDay     []compareDay      `json:"per_day,omitempty"`
 }
 
@@ -192,6 +197,8 @@ type compareConfig struct {
 	Order   []string    `json:"order"`
 	Seed    uint64      `json:"seed"`
 	Summary sim.Summary `json:"summary"`
+	// ShareOfAchievable is the share of the saving the oracle bound allows that this reaches.
+	ShareOfAchievable float64 `json:"share_of_achievable"`
 }
 
 // compareDay is one day's saving of each configuration against the baseline, in USD.
@@ -200,15 +207,18 @@ type compareDay struct {
 	Saving []float64 `json:"saving_usd"`
 }
 
-func newCompareReport(trace string, scs []analysis.Scenario, configs []*config.Config, res []*sim.Result, bs analysis.Bootstrap, perDay bool) *compareReport {
+func newCompareReport(trace string, scs []analysis.Scenario, configs []*config.Config, res []*sim.Result, bs analysis.Bootstrap, perDay bool, oracle *analysis.Oracle) *compareReport {
 	rep := &compareReport{Trace: trace, Level: bs.Level, Resamples: bs.Resamples, Baseline: res[0].Summary(false)}
+	baseCost := res[0].Total.Cost.Total()
+	rep.Oracle = newOracleRow(oracle, baseCost)
 	rep.Calls = rep.Baseline.Calls
 	for i, c := range configs {
 		order := c.Enabled()
 		if order == nil {
 			order = []string{}
 		}
-		rep.Configs = append(rep.Configs, compareConfig{Name: scs[i+1].Name, Order: order, Seed: c.Seed, Summary: res[i+1].Summary(false)})
+		rep.Configs = append(rep.Configs, compareConfig{Name: scs[i+1].Name, Order: order, Seed: c.Seed, Summary: res[i+1].Summary(false),
+			ShareOfAchievable: oracle.ShareOfAchievable(baseCost, res[i+1].Total.Cost.Total())})
 		rep.VsBaseline = append(rep.VsBaseline, analysis.Compare("baseline", res[0], scs[i+1].Name, res[i+1], bs))
 		if i > 0 {
 			rep.VsFirst = append(rep.VsFirst, analysis.Compare(scs[1].Name, res[1], scs[i+1].Name, res[i+1], bs))
@@ -252,7 +262,13 @@ func (rep *compareReport) writeTable(w io.Writer) {
 	row("latency p95", func(s *sim.Summary) string { return ms(s.LatencyP95MS) })
 	row("quality score", func(s *sim.Summary) string { return fmt.Sprintf("%.4f", s.QualityScore) })
 	row("error rate", func(s *sim.Summary) string { return textfmt.Percent(s.ErrorRate) })
+	line := "share of the achievable saving\t\t"
+	for _, c := range rep.Configs {
+		line += textfmt.Percent(c.ShareOfAchievable) + "\t"
+	}
+	fmt.Fprintln(tw, line)
 	tw.Flush()
+	fmt.Fprintf(w, "(the oracle bound, the least the trace could cost without losing an acceptable answer: $%.4f/day)\n", rep.Oracle.CostPerDayUSD)
 	fmt.Fprintln(w)
 	for i, c := range rep.Configs {
 		order := "no strategy"

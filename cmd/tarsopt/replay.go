@@ -13,6 +13,7 @@ import (
 	"sync"
 	"text/tabwriter"
 
+	"github.com/tarsopt/tarsopt/analysis"
 	"github.com/tarsopt/tarsopt/config"
 	"github.com/tarsopt/tarsopt/internal/textfmt"
 	"github.com/tarsopt/tarsopt/money"
@@ -102,17 +103,21 @@ Examples:
 
 // replayReport is what tarsopt replay prints.
 type replayReport struct {
-	Trace      string         `json:"trace"`
-	Calls      int64          `json:"calls"`
-	Config     string         `json:"config"`
-	Seed       uint64         `json:"seed"`
-	Prices     string         `json:"prices"`
-	Order      []string       `json:"order"` // the enabled strategies, in stack order
-	Baseline   sim.Summary    `json:"baseline"`
-	Configured sim.Summary    `json:"configured"`
-	Reduction  float64        `json:"reduction"` // 1 - configured.cost_usd / baseline.cost_usd
-	Criteria   []criterionRes `json:"success_criteria"`
-	Triggers   []triggerRes   `json:"rollback_triggers"`
+	Trace      string      `json:"trace"`
+	Calls      int64       `json:"calls"`
+	Config     string      `json:"config"`
+	Seed       uint64      `json:"seed"`
+	Prices     string      `json:"prices"`
+	Order      []string    `json:"order"` // the enabled strategies, in stack order
+	Baseline   sim.Summary `json:"baseline"`
+	Configured sim.Summary `json:"configured"`
+	Reduction  float64     `json:"reduction"` // 1 - configured.cost_usd / baseline.cost_usd
+	// Oracle is the least the trace could have cost (see analysis.Oracle), and ShareOfAchievable
+	// the share of the baseline-to-oracle saving the configuration reaches.
+	Oracle            *oracleRow     `json:"oracle"`
+	ShareOfAchievable float64        `json:"share_of_achievable"`
+	Criteria          []criterionRes `json:"success_criteria"`
+	Triggers          []triggerRes   `json:"rollback_triggers"`
 }
 
 type criterionRes struct {
@@ -135,11 +140,23 @@ type triggerRes struct {
 // replay runs the baseline and the configured stack over the trace, in parallel.
 func replay(trace string, cfg *config.Config, book *pricing.Book, zeroUnknown bool, rf *readFlags, perDay bool, stderr io.Writer) (*replayReport, error) {
 	var results [2]*sim.Result
-	var errs [2]error
+	var errs [3]error
+	var oracle *analysis.Oracle
 	var meta traces.Meta
 	var stats traces.Stats
 	prog := startProgress(stderr, "replaying")
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		src, err := traces.Open(trace, rf.options(os.Stdin))
+		if err != nil {
+			errs[2] = err
+			return
+		}
+		defer src.Close()
+		oracle, errs[2] = analysis.OracleOf(src, src.Meta(), oracleOptions(cfg, book))
+	}()
 	for i := range 2 {
 		wg.Add(1)
 		go func() {
@@ -190,6 +207,8 @@ func replay(trace string, cfg *config.Config, book *pricing.Book, zeroUnknown bo
 	if b := money.Amount(rep.Baseline.CostUSD); b != 0 {
 		rep.Reduction = 1 - float64(rep.Configured.CostUSD)/float64(b)
 	}
+	rep.Oracle = newOracleRow(oracle, money.Amount(rep.Baseline.CostUSD))
+	rep.ShareOfAchievable = oracle.ShareOfAchievable(money.Amount(rep.Baseline.CostUSD), money.Amount(rep.Configured.CostUSD))
 	for _, m := range slices.Sorted(maps.Keys(cfg.SuccessCriteria)) {
 		b := cfg.SuccessCriteria[m]
 		v, _ := metricValue(m, &rep.Baseline, &rep.Configured)
@@ -299,6 +318,10 @@ func (rep *replayReport) writeTable(w io.Writer, perDay bool) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\ncost reduction: %s\n", pct(rep.Reduction))
+	if o := rep.Oracle; o != nil {
+		fmt.Fprintf(w, "oracle bound: $%.4f/day (every repeat cached, every call on the cheapest model that answers it, every wait at its cheapest price); this configuration reaches %s of the achievable saving\n",
+			o.CostPerDayUSD, pct(rep.ShareOfAchievable))
+	}
 	if len(c.Strategies) > 0 {
 		fmt.Fprintf(w, "\nstrategies (configured run):\n")
 		for _, name := range rep.Order {

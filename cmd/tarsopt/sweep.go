@@ -19,6 +19,7 @@ import (
 	"github.com/tarsopt/tarsopt/analysis"
 	"github.com/tarsopt/tarsopt/config"
 	"github.com/tarsopt/tarsopt/internal/textfmt"
+	"github.com/tarsopt/tarsopt/money"
 	"github.com/tarsopt/tarsopt/pricing"
 	"github.com/tarsopt/tarsopt/sim"
 	"github.com/tarsopt/tarsopt/traces/arrowtrace"
@@ -148,6 +149,9 @@ Examples:
 				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 				defer stop()
 				rn := &analysis.Runner{Book: book, ZeroUnknown: *unknown == "zero", Workers: *workers}
+				if sw.oracle, err = analysis.ComputeOracle(tr, oracleOptions(cfg, book)); err != nil {
+					return err
+				}
 				var rep *sweepReport
 				if sw.targetMetric != "" {
 					rep, err = sw.calibrate(ctx, rn, tr, *iters, stderr)
@@ -186,9 +190,10 @@ Examples:
 
 // sweepMetrics are the metrics of a point (and the --target metrics).
 var sweepMetrics = []string{"cost_usd", "cost_per_day_usd", "reduction", "quality_score", "latency_p95_ms",
-	"cache_hit_rate", "batched_share", "deferred_share", "cheap_share", "error_rate"}
+	"cache_hit_rate", "batched_share", "deferred_share", "cheap_share", "error_rate", "share_of_achievable"}
 
 type sweeper struct {
+	oracle       *analysis.Oracle
 	cfg          *config.Config
 	params       []analysis.Param
 	minQuality   float64
@@ -222,6 +227,7 @@ type sweepReport struct {
 	Pareto      []sweepPoint  `json:"pareto"`
 	Best        *sweepPoint   `json:"best"`
 	Calibration *calibration  `json:"calibration,omitempty"`
+	Oracle      *oracleRow    `json:"oracle"`
 	summaries   []sim.Summary // per point
 }
 
@@ -236,6 +242,8 @@ type pointMetrics struct {
 	DeferredShare float64 `json:"deferred_share"`
 	CheapShare    float64 `json:"cheap_share"`
 	ErrorRate     float64 `json:"error_rate"`
+	// ShareOfAchievable is the share of the saving the oracle bound allows that the point reaches.
+	ShareOfAchievable float64 `json:"share_of_achievable"`
 }
 
 type sweepPoint struct {
@@ -283,6 +291,8 @@ func (m *pointMetrics) get(name string) float64 {
 		return m.CheapShare
 	case "error_rate":
 		return m.ErrorRate
+	case "share_of_achievable":
+		return m.ShareOfAchievable
 	}
 	return math.NaN()
 }
@@ -319,8 +329,9 @@ func (sw *sweeper) feasible(m *pointMetrics) bool {
 	return m.QualityScore >= sw.minQuality && (sw.maxP95 <= 0 || m.LatencyP95MS <= sw.maxP95)
 }
 
-func (sw *sweeper) newReport() *sweepReport {
-	rep := &sweepReport{Config: sw.cfg.Name, MinQuality: sw.minQuality, MaxP95MS: sw.maxP95, Points: []sweepPoint{}, Pareto: []sweepPoint{}}
+func (sw *sweeper) newReport(base *sim.Summary) *sweepReport {
+	rep := &sweepReport{Config: sw.cfg.Name, MinQuality: sw.minQuality, MaxP95MS: sw.maxP95, Points: []sweepPoint{}, Pareto: []sweepPoint{},
+		Oracle: newOracleRow(sw.oracle, money.Amount(base.CostUSD))}
 	for _, p := range sw.params {
 		rep.Params = append(rep.Params, p.Path)
 	}
@@ -329,6 +340,7 @@ func (sw *sweeper) newReport() *sweepReport {
 
 func (sw *sweeper) point(i int, pt []string, s, base *sim.Summary, c *config.Config) sweepPoint {
 	p := sweepPoint{Index: i, Params: map[string]string{}, values: pt, pointMetrics: metricsOf(s, base, cheapModel(c))}
+	p.ShareOfAchievable = sw.oracle.ShareOfAchievable(money.Amount(base.CostUSD), money.Amount(s.CostUSD))
 	for j, par := range sw.params {
 		p.Params[par.Path] = pt[j]
 	}
@@ -358,8 +370,8 @@ func (sw *sweeper) run(ctx context.Context, rn *analysis.Runner, tr *analysis.Tr
 		}
 		return nil, err
 	}
-	rep := sw.newReport()
 	base := res[0].Summary(false)
+	rep := sw.newReport(&base)
 	rep.Baseline = metricsOf(&base, &base, cheapModel(sw.cfg))
 	rep.Replays = 1
 	var objs []analysis.Objectives
@@ -403,7 +415,7 @@ func (sw *sweeper) calibrate(ctx context.Context, rn *analysis.Runner, tr *analy
 		return nil, err
 	}
 	base := baseRes.Summary(false)
-	rep := sw.newReport()
+	rep := sw.newReport(&base)
 	rep.Baseline = metricsOf(&base, &base, cheapModel(sw.cfg))
 	rep.Replays = 1
 	f := func(x float64) (float64, error) {
@@ -473,8 +485,8 @@ func (rep *sweepReport) writeTable(w io.Writer) {
 		fmt.Fprintf(w, "\ncalibrated: %s = %s gives %s %.4f (target %g)\n", c.Param, c.Value, c.Metric, c.Achieved, c.Target)
 	}
 	if rep.Best != nil {
-		fmt.Fprintf(w, "\nbest feasible point: #%d, $%s/day (%s less than the baseline), quality %.4f, p95 %s\n", rep.Best.Index,
-			dollars(rep.Best.CostPerDayUSD), textfmt.Percent(rep.Best.Reduction), rep.Best.QualityScore, ms(rep.Best.LatencyP95MS))
+		fmt.Fprintf(w, "\nbest feasible point: #%d, $%s/day (%s less than the baseline, %s of the saving the oracle bound allows), quality %.4f, p95 %s\n", rep.Best.Index,
+			dollars(rep.Best.CostPerDayUSD), textfmt.Percent(rep.Best.Reduction), textfmt.Percent(rep.Best.ShareOfAchievable), rep.Best.QualityScore, ms(rep.Best.LatencyP95MS))
 	} else if rep.Calibration == nil {
 		fmt.Fprintln(w, "\nno feasible point: loosen --min-quality or --max-p95")
 	}
