@@ -37,6 +37,8 @@ demo: build
 	@echo "== Monte Carlo: 500 samples over the declared uncertainty, days resampled" >&2
 	$(BIN) mc --trace $(OUT)/base.parquet --samples 500 --seed 1 --json > $(OUT)/mc.json
 	$(BIN) mc --trace $(OUT)/base.parquet --samples 500 --seed 1 | head -20
+	@echo "== backtest: calibrate on the first days, predict the rest, check the 90% intervals" >&2
+	$(BIN) backtest --trace $(OUT)/base.parquet --calibrate 'strategies.router.bands[1].max=26:74:1' --target cheap_share=0.45
 	@echo "== the bundled real Claude Code transcripts, imported and priced" >&2
 	$(BIN) import --from claude-code traces/importers/testdata/claude-code -o $(OUT)/claude-code.parquet
 	$(BIN) cost $(OUT)/claude-code.parquet

@@ -18,8 +18,10 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tarsopt/tarsopt/pricing"
 	"github.com/tarsopt/tarsopt/sim"
@@ -158,4 +160,32 @@ func (rn *Runner) replay(ctx context.Context, tr *Trace, sc *Scenario) (*sim.Res
 	}
 	return sim.Run(ctx, sim.NewRecords(tr.Records), stack, sim.Options{Book: rn.Book, Upstream: sc.Upstream,
 		Seed: sc.Seed, ZeroUnknown: rn.ZeroUnknown, Start: tr.Meta.Start, End: tr.Meta.End})
+}
+
+// SliceDays returns the part of t from day from to day to (0-based, to exclusive) of its window
+// (its metadata's, else from the first call's day), with the window set to those days. The
+// records are shared, not copied.
+func (t *Trace) SliceDays(from, to int) *Trace {
+	start := t.Meta.Start
+	if start.IsZero() {
+		first := t.Records[0].Time.UTC()
+		start = time.Date(first.Year(), first.Month(), first.Day(), 0, 0, 0, 0, time.UTC)
+	}
+	lo, hi := start.AddDate(0, 0, from), start.AddDate(0, 0, to)
+	i, _ := slices.BinarySearchFunc(t.Records, lo, func(r traces.Record, x time.Time) int { return r.Time.Compare(x) })
+	j, _ := slices.BinarySearchFunc(t.Records, hi, func(r traces.Record, x time.Time) int { return r.Time.Compare(x) })
+	m := t.Meta
+	m.Start, m.End = lo, hi
+	return &Trace{Name: fmt.Sprintf("%s[days %d-%d]", t.Name, from, to), Records: t.Records[i:j], Meta: m}
+}
+
+// NumDays returns the days of t's window (its metadata's, else from the first call's day to the
+// last's).
+func (t *Trace) NumDays() int {
+	if !t.Meta.Start.IsZero() && t.Meta.End.After(t.Meta.Start) {
+		return max(1, int((t.Meta.End.Sub(t.Meta.Start)+24*time.Hour-1)/(24*time.Hour)))
+	}
+	first := t.Records[0].Time.UTC()
+	start := time.Date(first.Year(), first.Month(), first.Day(), 0, 0, 0, 0, time.UTC)
+	return int(t.Records[len(t.Records)-1].Time.Sub(start)/(24*time.Hour)) + 1
 }

@@ -334,9 +334,34 @@ func (rn *Runner) sample(ctx context.Context, tr *Trace, mc *MonteCarlo, i int, 
 
 // dayIndex holds where each day of a trace starts, for the day bootstrap.
 type dayIndex struct {
-	recs  []traces.Record
-	start time.Time // midnight of the first day
-	from  []int     // from[d]: index of day d's first record; from[len] = len(recs)
+	recs      []traces.Record
+	start     time.Time // midnight of the first day
+	from      []int     // from[d]: index of day d's first record; from[len] = len(recs)
+	recurring recurring
+}
+
+// recurring holds the fingerprints a trace's traffic repeats across blocks (days or sessions):
+// requests such as heartbeats and templates that come back whatever the day. A resampled block's
+// copy keeps them, so that it repeats them as new traffic would, and makes its other requests its
+// own, so that it does not repeat its original's one-off requests.
+type recurring map[uint64]bool
+
+// newRecurring returns the fingerprints found in more than one block; block(i) names record i's.
+func newRecurring(recs []traces.Record, block func(i int) int) recurring {
+	first := map[uint64]int{}
+	out := recurring{}
+	for i := range recs {
+		if !recs[i].Has(traces.FieldFingerprint) {
+			continue
+		}
+		fp, b := recs[i].Fingerprint, block(i)
+		if f, ok := first[fp]; !ok {
+			first[fp] = b
+		} else if f != b {
+			out[fp] = true
+		}
+	}
+	return out
 }
 
 func newDayIndex(tr *Trace) *dayIndex {
@@ -356,33 +381,51 @@ func newDayIndex(tr *Trace) *dayIndex {
 		x.from[d], _ = slices.BinarySearchFunc(tr.Records, x.start.AddDate(0, 0, d), func(r traces.Record, t time.Time) int { return r.Time.Compare(t) })
 	}
 	x.from[n] = len(tr.Records)
+	d := 0
+	x.recurring = newRecurring(tr.Records, func(i int) int {
+		for d+1 < n && i >= x.from[d+1] {
+			d++
+		}
+		return d
+	})
 	return x
 }
 
-// resample appends to out the trace's days drawn with replacement, each moved to its new place; a
-// day drawn more than once has its later copies' requests made distinct (ID, fingerprint and
-// session), so that a copy is new traffic rather than repeats of the first.
+// BlockDays returns the block length of the day bootstrap for a trace of n days: the cube root of
+// n, rounded (3 days for a month), the usual order for a moving-block bootstrap.
+func BlockDays(n int) int { return max(1, int(math.Round(math.Cbrt(float64(n))))) }
+
+// resample appends to out a resample of the trace's days: a moving-block bootstrap, blocks of
+// BlockDays consecutive days drawn with replacement until the days are filled, each day moved to
+// its new place. Blocks keep the days' order within them, so that what one day leaves in a cache
+// (a day-long TTL) the next finds, as in the trace. A day drawn more than once has its later copies'
+// requests made distinct (see distinguish).
 func (x *dayIndex) resample(rng *rand.Rand, out []traces.Record) []traces.Record {
 	n := len(x.from) - 1
+	l := min(BlockDays(n), n)
 	used := make([]int, n)
-	for j := range n {
-		k := rng.IntN(n)
-		copyN := used[k]
-		used[k]++
-		shift := time.Duration(j-k) * 24 * time.Hour
-		for _, r := range x.recs[x.from[k]:x.from[k+1]] {
-			r.Time = r.Time.Add(shift)
-			if copyN > 0 {
-				distinguish(&r, copyN)
+	for j := 0; j < n; {
+		b := rng.IntN(n - l + 1)
+		for k := b; k < b+l && j < n; k++ {
+			copyN := used[k]
+			used[k]++
+			shift := time.Duration(j-k) * 24 * time.Hour
+			for _, r := range x.recs[x.from[k]:x.from[k+1]] {
+				r.Time = r.Time.Add(shift)
+				if copyN > 0 {
+					distinguish(&r, copyN, x.recurring)
+				}
+				out = append(out, r)
 			}
-			out = append(out, r)
+			j++
 		}
 	}
 	return out
 }
 
-// distinguish makes r the copyN-th copy of a request: its own ID, fingerprint and session.
-func distinguish(r *traces.Record, copyN int) {
+// distinguish makes r the copyN-th copy of a request: its own ID and session, and its own
+// fingerprint unless the request is a recurring one.
+func distinguish(r *traces.Record, copyN int, rec recurring) {
 	suffix := "#" + strconv.Itoa(copyN)
 	if r.ID != "" {
 		r.ID += suffix
@@ -390,7 +433,7 @@ func distinguish(r *traces.Record, copyN int) {
 	if r.Session != "" {
 		r.Session += suffix
 	}
-	if r.Has(traces.FieldFingerprint) {
+	if r.Has(traces.FieldFingerprint) && !rec[r.Fingerprint] {
 		r.Fingerprint = hash64.Combine(r.Fingerprint, uint64(copyN))
 	}
 }
@@ -398,8 +441,9 @@ func distinguish(r *traces.Record, copyN int) {
 // sessionIndex holds the records of each session, for the session bootstrap. Calls without a
 // session are each a session of their own.
 type sessionIndex struct {
-	recs   []traces.Record
-	blocks [][]int32 // record indices, per session, in time order
+	recs      []traces.Record
+	blocks    [][]int32 // record indices, per session, in time order
+	recurring recurring
 }
 
 func newSessionIndex(tr *Trace) *sessionIndex {
@@ -420,6 +464,13 @@ func newSessionIndex(tr *Trace) *sessionIndex {
 		}
 		x.blocks[b] = append(x.blocks[b], int32(i))
 	}
+	blockOf := make([]int, len(tr.Records))
+	for b, idx := range x.blocks {
+		for _, i := range idx {
+			blockOf[i] = b
+		}
+	}
+	x.recurring = newRecurring(tr.Records, func(i int) int { return blockOf[i] })
 	return x
 }
 
@@ -449,7 +500,7 @@ func (x *sessionIndex) resample(rng *rand.Rand, out []traces.Record) []traces.Re
 	for _, rf := range refs {
 		r := x.recs[rf.rec]
 		if rf.copy > 0 {
-			distinguish(&r, int(rf.copy))
+			distinguish(&r, int(rf.copy), x.recurring)
 		}
 		out = append(out, r)
 	}

@@ -133,3 +133,22 @@ func TestRewriteRepeats(t *testing.T) {
 		}
 	}
 }
+
+func TestSliceDays(t *testing.T) {
+	tr := smallTrace() // 150 calls, 48 minutes apart: 30 a day over 5 days
+	if n := tr.NumDays(); n != 5 {
+		t.Fatalf("NumDays = %d", n)
+	}
+	past, future := tr.SliceDays(0, 3), tr.SliceDays(3, 5)
+	if len(past.Records)+len(future.Records) != 150 || len(past.Records) != 90 {
+		t.Fatalf("%d past and %d future calls", len(past.Records), len(future.Records))
+	}
+	if past.NumDays() != 3 || future.NumDays() != 2 || !future.Meta.Start.Equal(tr.Meta.Start.AddDate(0, 0, 3)) {
+		t.Errorf("past %d days, future %d days from %v", past.NumDays(), future.NumDays(), future.Meta.Start)
+	}
+	for _, r := range future.Records {
+		if r.Time.Before(future.Meta.Start) {
+			t.Fatalf("a future call at %v, before its window", r.Time)
+		}
+	}
+}

@@ -256,3 +256,58 @@ func TestValidateContract(t *testing.T) {
 		t.Errorf("broken claims: err %v, stderr %s", err, stderr)
 	}
 }
+
+// backtest: one row per split, each with a prediction interval, the actual outcome and whether it
+// covered it; calibration per split when asked.
+func TestBacktest(t *testing.T) {
+	tmp := t.TempDir()
+	base := filepath.Join(tmp, "base.parquet")
+	if _, stderr, err := runCLI(t, tmp, "gen", "-q", "--days", "8", "--seed", "9", "-o", base); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	out, stderr, err := runCLI(t, tmp, "backtest", "--trace", base, "--samples", "20", "--splits", "0.5,0.75",
+		"--calibrate", "strategies.router.bands[1].max=26:74:1", "--target", "cheap_share=0.45", "--json")
+	if err != nil {
+		t.Fatalf("backtest: %v\n%s", err, stderr)
+	}
+	var rep struct {
+		Splits []struct {
+			PastDays   int `json:"past_days"`
+			FutureDays int `json:"future_days"`
+			Calibrated *struct {
+				Value string `json:"value"`
+			} `json:"calibrated"`
+			Predicted struct {
+				Reduction struct{ P5, P95 float64 } `json:"reduction"`
+			} `json:"predicted"`
+			Actual struct {
+				Reduction float64 `json:"reduction"`
+			} `json:"actual"`
+			Covered struct {
+				Reduction bool `json:"reduction"`
+			} `json:"covered"`
+		} `json:"splits"`
+		Coverage struct {
+			Reduction *float64 `json:"reduction"`
+		} `json:"coverage"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Splits) != 2 || rep.Coverage.Reduction == nil {
+		t.Fatalf("backtest JSON: %s", out)
+	}
+	for _, s := range rep.Splits {
+		if s.PastDays+s.FutureDays != 8 || s.Calibrated == nil || s.Calibrated.Value == "" {
+			t.Errorf("split %+v", s)
+		}
+		inside := s.Actual.Reduction >= s.Predicted.Reduction.P5 && s.Actual.Reduction <= s.Predicted.Reduction.P95
+		if s.Predicted.Reduction.P5 > s.Predicted.Reduction.P95 || inside != s.Covered.Reduction {
+			t.Errorf("split %+v: covered %v, but the interval is %v..%v around %v", s, s.Covered.Reduction, s.Predicted.Reduction.P5, s.Predicted.Reduction.P95, s.Actual.Reduction)
+		}
+	}
+	if again, _, _ := runCLI(t, tmp, "backtest", "--trace", base, "--samples", "20", "--splits", "0.5,0.75",
+		"--calibrate", "strategies.router.bands[1].max=26:74:1", "--target", "cheap_share=0.45", "--json", "--workers", "1"); again != out {
+		t.Error("a second backtest (one worker) differs")
+	}
+}
