@@ -67,6 +67,7 @@ func OracleOf(src sim.Source, meta traces.Meta, opts OracleOptions) (*Oracle, er
 		return nil, fmt.Errorf("analysis: the oracle needs a price book and an upstream model")
 	}
 	o := &Oracle{}
+	pc := &priceCache{book: opts.Book, m: map[string]*cachedPrice{}}
 	type key struct {
 		tenant string
 		fp     uint64
@@ -101,7 +102,7 @@ func OracleOf(src sim.Source, meta traces.Meta, opts OracleOptions) (*Oracle, er
 		cx := strategies.Complexity(r)
 		_, own := opts.Upstream.Model(r.Model)
 		ownOK := u < own.P(cx)
-		best, err := cheapestAt(opts, r, r.Model)
+		best, err := pc.cheapestAt(opts, r, r.Model)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +115,7 @@ func OracleOf(src sim.Source, meta traces.Meta, opts OracleOptions) (*Oracle, er
 				if _, c := opts.Upstream.Model(m); !(u < c.P(cx)) {
 					continue
 				}
-				cost, err := cheapestAt(opts, r, m)
+				cost, err := pc.cheapestAt(opts, r, m)
 				if err != nil {
 					continue // a model the book does not price at that date
 				}
@@ -126,7 +127,7 @@ func OracleOf(src sim.Source, meta traces.Meta, opts OracleOptions) (*Oracle, er
 		if moved {
 			o.Moved++
 		}
-		if recorded, err := priceAt(opts.Book, r, r.Model, r.Time, r.ServiceTier); err == nil && !moved && best < recorded {
+		if recorded, err := pc.priceAt(r, r.Model, r.Time, r.ServiceTier); err == nil && !moved && best < recorded {
 			o.Waited++
 		}
 		o.Cost += best
@@ -138,10 +139,41 @@ func OracleOf(src sim.Source, meta traces.Meta, opts OracleOptions) (*Oracle, er
 	return o, nil
 }
 
+// priceCache remembers each model's price over the period it holds, so that most calls look
+// nothing up in the book.
+type priceCache struct {
+	book *pricing.Book
+	m    map[string]*cachedPrice
+}
+
+type cachedPrice struct {
+	p           *pricing.Price
+	err         error
+	from, until time.Time // the period p holds for; zero: unbounded
+}
+
+func (c *priceCache) lookup(model string, at time.Time) (*pricing.Price, error) {
+	if e, ok := c.m[model]; ok && (e.from.IsZero() || !at.Before(e.from)) && (e.until.IsZero() || at.Before(e.until)) {
+		return e.p, e.err
+	}
+	p, err := c.book.Lookup(model, at)
+	e := &cachedPrice{p: p, err: err}
+	if err == nil {
+		e.from, e.until = p.From, p.Until
+		if (!p.From.IsZero() && at.Before(p.From)) || (!p.Until.IsZero() && !at.Before(p.Until)) {
+			e.from, e.until = at, at.Add(time.Nanosecond) // a nearest-period answer: this instant only
+		}
+	} else {
+		e.from, e.until = at, at.Add(time.Nanosecond)
+	}
+	c.m[model] = e
+	return p, err
+}
+
 // cheapestAt returns the least r costs on model: now, or, when it may wait, on the Batch API or at
 // the opening of a time-of-day window before its deadline.
-func cheapestAt(opts OracleOptions, r *traces.Record, model string) (money.Amount, error) {
-	best, err := priceAt(opts.Book, r, model, r.Time, r.ServiceTier)
+func (c *priceCache) cheapestAt(opts OracleOptions, r *traces.Record, model string) (money.Amount, error) {
+	best, err := c.priceAt(r, model, r.Time, r.ServiceTier)
 	if err != nil {
 		return 0, err
 	}
@@ -150,11 +182,11 @@ func cheapestAt(opts OracleOptions, r *traces.Record, model string) (money.Amoun
 	}
 	deadline := r.Time.Add(r.MaxDelay)
 	if r.MaxDelay >= opts.BatchMinDelay {
-		if c, err := priceAt(opts.Book, r, model, r.Time, traces.TierBatch); err == nil {
-			best = min(best, c)
+		if v, err := c.priceAt(r, model, r.Time, traces.TierBatch); err == nil {
+			best = min(best, v)
 		}
 	}
-	p, err := opts.Book.Lookup(model, r.Time)
+	p, err := c.lookup(model, r.Time)
 	if err != nil {
 		return best, nil
 	}
@@ -162,16 +194,15 @@ func cheapestAt(opts OracleOptions, r *traces.Record, model string) (money.Amoun
 		// The next opening of the window at or after the call, if before its deadline.
 		day := r.Time.UTC().Truncate(24 * time.Hour)
 		for _, d := range []time.Time{day, day.Add(24 * time.Hour)} {
-			open := d.Add(time.Duration(w.From) * time.Minute)
-			t := open
+			t := d.Add(time.Duration(w.From) * time.Minute)
 			if t.Before(r.Time) {
 				t = r.Time
 			}
 			if t.After(deadline) {
 				continue
 			}
-			if c, err := priceAt(opts.Book, r, model, t, r.ServiceTier); err == nil {
-				best = min(best, c)
+			if v, err := c.priceAt(r, model, t, r.ServiceTier); err == nil {
+				best = min(best, v)
 			}
 		}
 	}
@@ -179,14 +210,14 @@ func cheapestAt(opts OracleOptions, r *traces.Record, model string) (money.Amoun
 }
 
 // priceAt prices r's tokens on model at time at, in tier.
-func priceAt(book *pricing.Book, r *traces.Record, model string, at time.Time, tier traces.ServiceTier) (money.Amount, error) {
-	p, err := book.Lookup(model, at)
+func (c *priceCache) priceAt(r *traces.Record, model string, at time.Time, tier traces.ServiceTier) (money.Amount, error) {
+	p, err := c.lookup(model, at)
 	if err != nil {
 		return 0, err
 	}
-	c := pricing.CallOf(r)
-	c.At, c.Tier = at, tier
-	return p.Cost(c).Total(), nil
+	call := pricing.CallOf(r)
+	call.At, call.Tier = at, tier
+	return p.Cost(call).Total(), nil
 }
 
 // OracleModels returns the distinct models of a list (the router's bands), in order.
