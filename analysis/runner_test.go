@@ -180,3 +180,35 @@ func TestMonteCarlo(t *testing.T) {
 		t.Errorf("sample 1 reduction %v, direct replays %v", got, want)
 	}
 }
+
+// Interrupted, a Monte Carlo keeps the samples completed before the first one missing, and they
+// are the samples a full run has.
+func TestMonteCarloInterrupted(t *testing.T) {
+	tr := trace(t)
+	cfg := config.Default()
+	draw := func(i int, rng *rand.Rand) (analysis.Draw, error) {
+		return analysis.Draw{Baseline: scenario(cfg, nil), Configured: scenario(cfg, cfg.Enabled()), CostFactor: 1, RepeatRate: 1}, nil
+	}
+	mc := analysis.MonteCarlo{Samples: 40, Seed: 3, Bootstrap: "days", Draw: draw}
+	full, err := (&analysis.Runner{Book: pricing.Default(), Workers: 1}).MonteCarlo(context.Background(), tr, mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rn := &analysis.Runner{Book: pricing.Default(), Workers: 1, Progress: func(done, total int) {
+		if done == 6 {
+			cancel()
+		}
+	}}
+	part, err := rn.MonteCarlo(ctx, tr, mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !part.Interrupted || len(part.Samples) != 6 || part.Replays != 12 {
+		t.Fatalf("interrupted %v, %d samples, %d replays; want 6 samples", part.Interrupted, len(part.Samples), part.Replays)
+	}
+	if !cmp.Equal(part.Samples, full.Samples[:6]) {
+		t.Error("the partial samples differ from a full run's first six")
+	}
+}

@@ -136,6 +136,9 @@ Examples:
 					return err
 				}
 				tr.Stats.WriteSummary(stderr, *trace)
+				if tr.NumDays() < 2 {
+					fmt.Fprintf(stderr, "warning: %s covers one day: the intervals, a bootstrap over days, are single points\n", *trace)
+				}
 				scs := []analysis.Scenario{scenarioOf(configs[0], nil)}
 				scs[0].Name = "baseline"
 				for i, c := range configs {

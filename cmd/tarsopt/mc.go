@@ -108,6 +108,9 @@ Examples:
 					return err
 				}
 				tr.Stats.WriteSummary(stderr, *trace)
+				if u.Bootstrap == "days" && tr.NumDays() < 5 {
+					fmt.Fprintf(stderr, "warning: %s covers only %d day(s): resampling days varies little or nothing; --bootstrap sessions resamples its sessions\n", *trace, tr.NumDays())
+				}
 				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 				defer stop()
 				prog := startCountProgress(stderr, "mc", "samples", int64(*samples))

@@ -98,6 +98,9 @@ Examples:
 					return err
 				}
 				tr.Stats.WriteSummary(stderr, *trace)
+				if tr.NumDays() < 2 {
+					fmt.Fprintf(stderr, "warning: %s covers one day: the intervals, a bootstrap over days, are single points\n", *trace)
+				}
 				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 				defer stop()
 				prog := startCountProgress(stderr, "validate", "replays", 0)
