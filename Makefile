@@ -4,6 +4,7 @@
 GO       ?= go
 BIN      ?= ./tarsopt
 OUT      ?= out
+REPORTS  ?= reports
 FUZZTIME ?= 3s
 
 .PHONY: build demo test fmt-check vet unit fuzz-smoke bench clean
@@ -25,18 +26,8 @@ demo: build
 	@echo "== replayed through the seed plan's strategies, beside the baseline" >&2
 	$(BIN) replay --trace $(OUT)/base.parquet
 	$(BIN) replay --trace $(OUT)/base.parquet --json --per-day > $(OUT)/replay.json
-	@echo "== the saving split among the strategies (Shapley values), beside the plan's claims" >&2
-	$(BIN) attribute --trace $(OUT)/base.parquet
-	$(BIN) attribute --trace $(OUT)/base.parquet --json > $(OUT)/attribute.json
 	@echo "== every figure of the plan against the replay, and the plan's own arithmetic" >&2
 	$(BIN) validate --trace $(OUT)/base.parquet
-	$(BIN) validate --trace $(OUT)/base.parquet --json > $(OUT)/validate.json
-	@echo "== the router threshold swept, and calibrated to the plan's 45% on Haiku" >&2
-	$(BIN) sweep --trace $(OUT)/base.parquet --param 'strategies.router.bands[1].max=30:70:10' --min-quality 0.95 --out $(OUT)/sweep.parquet
-	$(BIN) sweep --trace $(OUT)/base.parquet --param 'strategies.router.bands[1].max=26:74:1' --target cheap_share=0.45
-	@echo "== Monte Carlo: 500 samples over the declared uncertainty, days resampled" >&2
-	$(BIN) mc --trace $(OUT)/base.parquet --samples 500 --seed 1 --json > $(OUT)/mc.json
-	$(BIN) mc --trace $(OUT)/base.parquet --samples 500 --seed 1 | head -20
 	@echo "== backtest: calibrate on the first days, predict the rest, check the 90% intervals" >&2
 	$(BIN) backtest --trace $(OUT)/base.parquet --calibrate 'strategies.router.bands[1].max=26:74:1' --target cheap_share=0.45
 	@echo "== the bundled real Claude Code transcripts, imported and priced" >&2
@@ -45,7 +36,15 @@ demo: build
 	@echo "== replayed with the provider's prompt cache recomputed at 5 minutes, then 1 hour (nothing else on)" >&2
 	$(BIN) replay --trace $(OUT)/claude-code.parquet --config config/promptcache-only.json
 	$(BIN) replay --trace $(OUT)/claude-code.parquet --config config/promptcache-only.json --set strategies.promptcache.ttl=1h
-	@echo "== done: traces and summaries in $(OUT)/" >&2
+	@echo "== the bundled WEKA agentic traces, imported" >&2
+	$(BIN) import --from weka traces/importers/testdata/weka -o $(OUT)/weka.parquet
+	@echo "== the phase reports: Claude Code, WEKA, then the seed plan's baseline trace" >&2
+	$(BIN) report --trace $(OUT)/claude-code.parquet --out $(REPORTS)/claude-code --samples 100 > /dev/null
+	$(BIN) report --trace $(OUT)/weka.parquet --out $(REPORTS)/weka --samples 100 > /dev/null
+	$(BIN) report --trace $(OUT)/base.parquet --out $(REPORTS) --samples 300 \
+		--related "real Claude Code transcripts (bundled sample)=claude-code" --related "WEKA agentic traces (bundled sample)=weka" > /dev/null
+	@echo "== done: traces and summaries in $(OUT)/; the reports are in $(REPORTS)/: open $(REPORTS)/index.html or read $(REPORTS)/README.md" >&2
+	@echo "$(REPORTS)/index.html"
 
 test: fmt-check vet unit fuzz-smoke
 

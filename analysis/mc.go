@@ -307,13 +307,34 @@ func (rn *Runner) sample(ctx context.Context, tr *Trace, mc *MonteCarlo, i int, 
 	}
 	t := &Trace{Name: tr.Name, Records: recs, Meta: tr.Meta}
 	d.Baseline.Seed, d.Configured.Seed = seed, seed
+	smp, err := rn.outcome(ctx, t, &d)
+	return smp, buf, err
+}
+
+// Pair replays tr, its repeats rewritten by d.RepeatRate (drawing from seed), through d's baseline
+// and configured scenarios with the seeds they carry, and returns the outcome: one Monte Carlo
+// sample without the draws, for sensitivity analyses.
+func (rn *Runner) Pair(ctx context.Context, tr *Trace, d Draw, seed uint64) (*Sample, error) {
+	if rn.Book == nil {
+		return nil, errors.New("analysis: Runner.Book is required")
+	}
+	t := tr
+	if d.RepeatRate != 1 && d.RepeatRate > 0 {
+		t = &Trace{Name: tr.Name, Records: slices.Clone(tr.Records), Meta: tr.Meta}
+		rewriteRepeats(t.Records, d.RepeatRate, rand.New(rand.NewPCG(seed, 0x70616972)), nil) // "pair"
+	}
+	return rn.outcome(ctx, t, &d)
+}
+
+// outcome replays t through d's two scenarios.
+func (rn *Runner) outcome(ctx context.Context, t *Trace, d *Draw) (*Sample, error) {
 	b, err := rn.replay(ctx, t, &d.Baseline)
 	if err != nil {
-		return nil, buf, err
+		return nil, err
 	}
 	c, err := rn.replay(ctx, t, &d.Configured)
 	if err != nil {
-		return nil, buf, err
+		return nil, err
 	}
 	f := d.CostFactor
 	if f == 0 {
@@ -329,7 +350,7 @@ func (rn *Runner) sample(ctx context.Context, tr *Trace, mc *MonteCarlo, i int, 
 	if bt := b.Total.Cost.Total(); bt != 0 {
 		s.Reduction = 1 - float64(c.Total.Cost.Total())/float64(bt)
 	}
-	return s, buf, nil
+	return s, nil
 }
 
 // dayIndex holds where each day of a trace starts, for the day bootstrap.

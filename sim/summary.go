@@ -114,6 +114,10 @@ func parts(b pricing.Breakdown) CostParts {
 	return CostParts{USD(b.Input), USD(b.CacheWrite5m), USD(b.CacheWrite1h), USD(b.CacheRead), USD(b.Output)}
 }
 
+// LatencyQuantile returns the q-quantile (0 < q ≤ 1) of the interactive calls' latency over the
+// run, from arrival to the last token, in milliseconds (0 without interactive calls).
+func (res *Result) LatencyQuantile(q float64) float64 { return res.Total.latency.quantile(q) }
+
 // NumDays returns the number of calendar days the run covers (at least 1).
 func (res *Result) NumDays() int {
 	if !res.Start.IsZero() && res.End.After(res.Start) {

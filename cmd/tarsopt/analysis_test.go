@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -309,5 +311,44 @@ func TestBacktest(t *testing.T) {
 	if again, _, _ := runCLI(t, tmp, "backtest", "--trace", base, "--samples", "20", "--splits", "0.5,0.75",
 		"--calibrate", "strategies.router.bands[1].max=26:74:1", "--target", "cheap_share=0.45", "--json", "--workers", "1"); again != out {
 		t.Error("a second backtest (one worker) differs")
+	}
+}
+
+// The report contract: the three phase reports, the index and the HTML page in DIR, charts they
+// reference on disk, and byte-identical markdown from two runs.
+func TestReportContract(t *testing.T) {
+	tmp := t.TempDir()
+	base := filepath.Join(tmp, "base.parquet")
+	if _, stderr, err := runCLI(t, tmp, "gen", "-q", "--days", "5", "--seed", "9", "-o", base); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var outs [2]map[string][]byte
+	for i := range outs {
+		dir := filepath.Join(tmp, "reports"+strconv.Itoa(i))
+		if _, stderr, err := runCLI(t, tmp, "report", "--trace", base, "--out", dir, "--samples", "20"); err != nil {
+			t.Fatalf("report: %v\n%s", err, stderr)
+		}
+		outs[i] = map[string][]byte{}
+		for _, f := range []string{"PHASE_1_BENCHMARK.md", "PHASE_2_BENCHMARK.md", "FINAL_BENCHMARK.md", "README.md", "index.html"} {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs[i][f] = b
+		}
+		pngs, _ := filepath.Glob(filepath.Join(dir, "charts", "*.png"))
+		if len(pngs) < 6 {
+			t.Errorf("%d PNG charts", len(pngs))
+		}
+		for _, f := range []string{"PHASE_1_BENCHMARK.md", "FINAL_BENCHMARK.md"} {
+			if n := strings.Count(string(outs[i][f]), "](charts/"); n < 5 {
+				t.Errorf("%s references %d charts", f, n)
+			}
+		}
+	}
+	for f, b := range outs[0] {
+		if strings.HasSuffix(f, ".md") && !bytes.Equal(b, outs[1][f]) {
+			t.Errorf("%s differs between two runs", f)
+		}
 	}
 }
