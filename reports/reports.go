@@ -85,9 +85,12 @@ type Check struct {
 // Sweep is one swept setting.
 type Sweep struct {
 	Param      string
-	MinQuality float64
-	Points     []SweepPoint
-	Best       int // index in Points, -1 when no point is feasible
+	MinQuality float64 // the quality floor drawn on the chart (0: none)
+	// Constraints says what a feasible point meets ("quality_score at least 0.94, response_time_s
+	// at most 2").
+	Constraints string
+	Points      []SweepPoint
+	Best        int // index in Points, -1 when no point is feasible
 }
 
 // SweepPoint is one setting of a sweep.

@@ -89,7 +89,7 @@ func report(t *testing.T) *reports.Report {
 	if rep.Claims, err = rn.Validate(ctx, tr, pc, final, scenario, analysis.DefaultBootstrap); err != nil {
 		t.Fatal(err)
 	}
-	rep.Sweep = &reports.Sweep{Param: "strategies.router.bands[1].max", MinQuality: 0.94, Best: 1, Points: []reports.SweepPoint{
+	rep.Sweep = &reports.Sweep{Param: "strategies.router.bands[1].max", MinQuality: 0.94, Constraints: "quality_score at least 0.94", Best: 1, Points: []reports.SweepPoint{
 		{Value: "30", CostPerDay: 4.6, Quality: 0.961, Pareto: true, Feasible: true},
 		{Value: "50", CostPerDay: 4.1, Quality: 0.952, Pareto: true, Feasible: true},
 		{Value: "70", CostPerDay: 3.2, Quality: 0.931, Pareto: true}}}
@@ -178,6 +178,37 @@ func blank(img image.Image) bool {
 		}
 	}
 	return distinct < 200
+}
+
+// The final report matches its golden file (-update rewrites it), so that a change to any
+// figure or to the layout shows in review.
+func TestMarkdownGolden(t *testing.T) {
+	rep := report(t)
+	dir := t.TempDir()
+	if _, err := reports.Write(dir, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"FINAL_BENCHMARK.md", "PHASE_1_BENCHMARK.md", "README.md"} {
+		got, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden := filepath.Join("testdata", f)
+		if *update {
+			if err := os.WriteFile(golden, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run go test -update to create it)", err)
+		}
+		if !bytes.Equal(got, want) {
+			os.WriteFile(golden+".got", got, 0o644)
+			t.Errorf("%s differs from testdata/%s; the new one is in testdata/%s.got (diff them, or -update)", f, f, f)
+		}
+	}
 }
 
 // The charts match their golden images within a tolerance (fonts and anti-aliasing may move a

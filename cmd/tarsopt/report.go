@@ -260,6 +260,27 @@ func reportSweep(ctx context.Context, rn *analysis.Runner, tr *analysis.Trace, c
 	if b, ok := cfg.SuccessCriteria["quality_score"]; ok && b.Min != nil {
 		sw.MinQuality = *b.Min
 	}
+	// The quality and latency criteria decide which points are feasible.
+	var cons []string
+	for _, m := range []string{"quality_score", "response_time_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"} {
+		if b, ok := cfg.SuccessCriteria[m]; ok {
+			cons = append(cons, m+" "+boundRule(b.Min, b.Max))
+		}
+	}
+	sw.Constraints = strings.Join(cons, ", ")
+	if sw.Constraints == "" {
+		sw.Constraints = "none set"
+	}
+	feasible := func(s *sim.Summary) bool {
+		for _, m := range []string{"quality_score", "response_time_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"} {
+			if b, ok := cfg.SuccessCriteria[m]; ok {
+				if v, _ := metricValue(m, &base, s); !b.Contains(v) {
+					return false
+				}
+			}
+		}
+		return true
+	}
 	var scs []analysis.Scenario
 	var cfgs []*config.Config
 	for _, pt := range points {
@@ -282,7 +303,7 @@ func reportSweep(ctx context.Context, rn *analysis.Runner, tr *analysis.Trace, c
 		pt := &sw.Points[i]
 		pt.CostPerDay, pt.Reduction, pt.Quality, pt.P95MS, pt.CheapShare = float64(s.CostPerDayUSD)/1e9, m.Reduction, s.QualityScore, s.LatencyP95MS, m.CheapShare
 		pt.ShareOfAchievable = oracle.ShareOfAchievable(baseCost, r.Total.Cost.Total())
-		pt.Feasible = s.QualityScore >= sw.MinQuality
+		pt.Feasible = feasible(&s)
 		objs = append(objs, analysis.Objectives{Cost: pt.CostPerDay, Quality: pt.Quality, P95: pt.P95MS})
 		if pt.Feasible && (sw.Best < 0 || pt.CostPerDay < sw.Points[sw.Best].CostPerDay) {
 			sw.Best = i
