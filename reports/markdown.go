@@ -24,6 +24,7 @@ type phaseView struct {
 	Claims  []analysis.ClaimCheck
 	Models  []string
 	Targets []targetRow
+	Next    []string // what to do next, besides the sweep
 }
 
 type targetRow struct {

@@ -94,7 +94,45 @@ func view(rep *Report, i int, charts map[string]chart) *phaseView {
 		v.Targets = append(v.Targets, targetRow{What: "Daily cost (the plan's target, for its own traffic)", Target: fmt.Sprintf("$%.2f", p.TargetDailyCost),
 			Measured: fmt.Sprintf("$%.2f", d), Met: d <= p.TargetDailyCost})
 	}
+	v.Next = nextSteps(p)
 	return v
+}
+
+// advice says where to look when a criterion fails, by metric.
+var advice = map[string]string{
+	"cache_hit_rate":         "the response cache's TTLs by query type, and the share of requests that are deterministic (temperature 0), decide it",
+	"cost_reduction":         "the criterion's range is the plan's own; a reduction above it means the plan undersold this traffic, below it that a strategy saves less than claimed (see where the saving comes from)",
+	"monthly_cost_usd":       "it follows the daily cost; see the cost reduction",
+	"cost_per_day_usd":       "see the cost reduction",
+	"quality_score":          "the router's bands (fewer calls to the cheap model), the pruner's budget and the cache's staleness cost quality",
+	"error_rate":             "errors come from the upstream model's error rate and the recorded failures; strategies do not cause them",
+	"batched_share":          "only calls whose priority and max_delay allow it are batched",
+	"deferred_share":         "only calls outside the off-peak window with room in their max_delay are deferred",
+	"response_time_s":        "batching and deferral delay non-interactive calls only; the router's model choice sets the time to first token",
+	"latency_p95_ms":         "the router's model choice and the cache set interactive latency",
+	"tokens_per_day":         "the pruner's budget sets how many history tokens go upstream",
+	"calls_upstream_per_day": "cache hits, coalesced and merged calls are the calls not sent",
+}
+
+// nextSteps lists the phase's failed criteria and firing triggers, each with where to look.
+func nextSteps(p *Phase) []string {
+	var out []string
+	for _, c := range p.Criteria {
+		if c.Pass {
+			continue
+		}
+		s := fmt.Sprintf("The criterion %s (%s) fails at %s", c.Metric, c.Rule, fmtClaim(c.Value))
+		if a, ok := advice[c.Metric]; ok {
+			s += ": " + a
+		}
+		out = append(out, s+".")
+	}
+	for _, c := range p.Triggers {
+		if !c.Pass {
+			out = append(out, fmt.Sprintf("The rollback trigger on %s (%s) fires at %s.", c.Metric, c.Rule, fmtClaim(c.Value)))
+		}
+	}
+	return out
 }
 
 // indexMarkdown is reports/README.md: what each report holds, the phases at a glance, every chart.
