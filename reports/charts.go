@@ -96,8 +96,19 @@ func addLine(p *plot.Plot, xy plotter.XYs, c color.Color, width vg.Length, dashe
 		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 	}
 	p.Add(l)
+	var thumb plot.Thumbnailer = l
+	if len(xy) <= 10 {
+		// Few points (a short trace): mark each, or a one-day line would not show at all.
+		sc, err := plotter.NewScatter(xy)
+		if err != nil {
+			return err
+		}
+		sc.GlyphStyle.Color, sc.GlyphStyle.Radius, sc.GlyphStyle.Shape = c, vg.Points(4), draw.CircleGlyph{}
+		p.Add(sc)
+		thumb = sc
+	}
 	if name != "" {
-		p.Legend.Add(name, l)
+		p.Legend.Add(name, thumb)
 	}
 	return nil
 }
