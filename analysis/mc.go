@@ -57,6 +57,10 @@ type Sample struct {
 	Quality        float64 // the configured replay's quality score
 	P95MS          float64 // the configured replay's p95 interactive latency, ms
 	Values         []float64
+	// Calls is the number of calls the sample replayed. A resample of a sparse trace can draw
+	// only empty days; such a sample has costs (zero) but no reduction, quality or latency, and
+	// the statistics of those leave it out.
+	Calls int64
 }
 
 // Stats summarise one output over the samples.
@@ -137,21 +141,32 @@ func StatsOf(xs []float64) Stats {
 // Field returns one output of every sample: "baseline_daily_cost_usd", "daily_cost_usd",
 // "reduction", "quality_score" or "latency_p95_ms".
 func (r *MCResult) Field(name string) []float64 {
-	out := make([]float64, len(r.Samples))
-	for i, s := range r.Samples {
+	return r.field(name, len(r.Samples))
+}
+
+// field is Field over the first n samples.
+func (r *MCResult) field(name string, n int) []float64 {
+	out := make([]float64, 0, n)
+	for _, s := range r.Samples[:min(n, len(r.Samples))] {
 		switch name {
 		case "baseline_daily_cost_usd":
-			out[i] = s.BaselinePerDay
+			out = append(out, s.BaselinePerDay)
 		case "daily_cost_usd":
-			out[i] = s.CostPerDay
-		case "reduction":
-			out[i] = s.Reduction
-		case "quality_score":
-			out[i] = s.Quality
-		case "latency_p95_ms":
-			out[i] = s.P95MS
+			out = append(out, s.CostPerDay)
 		case "saving_usd_per_day":
-			out[i] = s.BaselinePerDay - s.CostPerDay
+			out = append(out, s.BaselinePerDay-s.CostPerDay)
+		case "reduction", "quality_score", "latency_p95_ms":
+			if s.Calls == 0 {
+				continue // undefined without traffic
+			}
+			switch name {
+			case "reduction":
+				out = append(out, s.Reduction)
+			case "quality_score":
+				out = append(out, s.Quality)
+			default:
+				out = append(out, s.P95MS)
+			}
 		default:
 			panic("analysis: no Monte Carlo field " + name)
 		}
@@ -159,21 +174,32 @@ func (r *MCResult) Field(name string) []float64 {
 	return out
 }
 
+// Empty returns the number of samples whose resample held no call.
+func (r *MCResult) Empty() int {
+	n := 0
+	for _, s := range r.Samples {
+		if s.Calls == 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // PReductionGE returns, for each threshold, the share of samples whose reduction reached it, keyed
 // by ThresholdKey.
 func (r *MCResult) PReductionGE(n int) map[string]float64 {
 	out := map[string]float64{}
-	n = min(n, len(r.Samples))
+	red := r.field("reduction", n)
 	for _, x := range r.Thresholds {
 		k := 0
-		for _, s := range r.Samples[:n] {
-			if s.Reduction >= x {
+		for _, v := range red {
+			if v >= x {
 				k++
 			}
 		}
 		p := 0.0
-		if n > 0 {
-			p = float64(k) / float64(n)
+		if len(red) > 0 {
+			p = float64(k) / float64(len(red))
 		}
 		out[ThresholdKey(x)] = p
 	}
@@ -183,24 +209,28 @@ func (r *MCResult) PReductionGE(n int) map[string]float64 {
 // Convergence returns the estimates after 10, 20, 50, 100, 200, 500, ... samples and after all of
 // them.
 func (r *MCResult) Convergence() []Checkpoint {
-	red := r.Field("reduction")
 	var out []Checkpoint
 	add := func(n int) {
-		mean, sd := stat.MeanStdDev(red[:n], nil)
-		if n < 2 {
+		red := r.field("reduction", n)
+		if len(red) == 0 {
+			return
+		}
+		mean, sd := stat.MeanStdDev(red, nil)
+		if len(red) < 2 {
 			sd = 0
 		}
-		out = append(out, Checkpoint{Samples: n, ReductionMean: mean, ReductionSE: sd / math.Sqrt(float64(n)), PReductionGE: r.PReductionGE(n)})
+		out = append(out, Checkpoint{Samples: n, ReductionMean: mean, ReductionSE: sd / math.Sqrt(float64(len(red))), PReductionGE: r.PReductionGE(n)})
 	}
-	for base := 10; base < len(red); base *= 10 {
+	total := len(r.Samples)
+	for base := 10; base < total; base *= 10 {
 		for _, m := range []int{1, 2, 5} {
-			if n := base * m; n < len(red) {
+			if n := base * m; n < total {
 				add(n)
 			}
 		}
 	}
-	if len(red) > 0 {
-		add(len(red))
+	if total > 0 {
+		add(total)
 	}
 	return out
 }
@@ -298,14 +328,17 @@ func (rn *Runner) sample(ctx context.Context, tr *Trace, mc *MonteCarlo, i int, 
 		buf = sessions.resample(rng, buf[:0])
 		recs = buf
 	}
-	if d.RepeatRate != 1 && d.RepeatRate > 0 {
-		if &recs[0] == &tr.Records[0] {
+	if d.RepeatRate != 1 && d.RepeatRate > 0 && len(recs) > 0 {
+		if mc.Bootstrap == "none" || mc.Bootstrap == "" { // recs is the trace itself: rewrite a copy
 			buf = append(buf[:0], tr.Records...)
 			recs = buf
 		}
 		rewriteRepeats(recs, d.RepeatRate, rng, scratch)
 	}
-	t := &Trace{Name: tr.Name, Records: recs, Meta: tr.Meta}
+	// Per-day figures divide by the trace's days, whatever days the resample happens to fill.
+	m := tr.Meta
+	m.Start, m.End = days.start, days.start.AddDate(0, 0, len(days.from)-1)
+	t := &Trace{Name: tr.Name, Records: recs, Meta: m}
 	d.Baseline.Seed, d.Configured.Seed = seed, seed
 	smp, err := rn.outcome(ctx, t, &d)
 	return smp, buf, err
@@ -345,7 +378,7 @@ func (rn *Runner) outcome(ctx context.Context, t *Trace, d *Draw) (*Sample, erro
 	s := &Sample{
 		BaselinePerDay: f * float64(b.Total.Cost.Total()) / float64(money.Dollar) / nd,
 		CostPerDay:     f * float64(c.Total.Cost.Total()) / float64(money.Dollar) / nd,
-		Quality:        cs.QualityScore, P95MS: cs.LatencyP95MS, Values: d.Values,
+		Quality:        cs.QualityScore, P95MS: cs.LatencyP95MS, Values: d.Values, Calls: c.Total.Calls,
 	}
 	if bt := b.Total.Cost.Total(); bt != 0 {
 		s.Reduction = 1 - float64(c.Total.Cost.Total())/float64(bt)

@@ -212,3 +212,35 @@ func TestMonteCarloInterrupted(t *testing.T) {
 		t.Error("the partial samples differ from a full run's first six")
 	}
 }
+
+// A trace whose calls sit on one day of a long window: most day resamples draw only empty days.
+// The run must not fail; those samples count, with zero costs, and leave the reduction's
+// statistics alone.
+func TestMonteCarloEmptyResamples(t *testing.T) {
+	tr := trace(t)
+	one := tr.SliceDays(0, 1)
+	one.Meta.End = one.Meta.Start.AddDate(0, 0, 40)
+	cfg := config.Default()
+	draw := func(i int, rng *rand.Rand) (analysis.Draw, error) {
+		return analysis.Draw{Baseline: scenario(cfg, nil), Configured: scenario(cfg, cfg.Enabled()), CostFactor: 1, RepeatRate: 1.2}, nil
+	}
+	res, err := (&analysis.Runner{Book: pricing.Default()}).MonteCarlo(context.Background(), one, analysis.MonteCarlo{Samples: 30, Seed: 1, Bootstrap: "days", Thresholds: []float64{0.3}, Draw: draw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := res.Empty()
+	if empty == 0 || empty == 30 {
+		t.Fatalf("%d of 30 samples empty; want some, not all", empty)
+	}
+	if n := len(res.Field("reduction")); n != 30-empty {
+		t.Errorf("%d reductions for %d samples with calls", n, 30-empty)
+	}
+	if n := len(res.Field("daily_cost_usd")); n != 30 {
+		t.Errorf("%d daily costs for 30 samples", n)
+	}
+	for _, s := range res.Samples {
+		if s.Calls == 0 && (s.BaselinePerDay != 0 || s.CostPerDay != 0) {
+			t.Errorf("an empty sample costs %v and %v", s.BaselinePerDay, s.CostPerDay)
+		}
+	}
+}

@@ -125,6 +125,9 @@ Examples:
 					return fmt.Errorf("mc: %w", err)
 				}
 				fmt.Fprintf(stderr, "mc: %d samples, %d replays of %s calls\n", len(res.Samples), res.Replays, textfmt.Thousands(float64(len(tr.Records)), 0))
+				if n := res.Empty(); n > 0 {
+					fmt.Fprintf(stderr, "warning: %d of %d samples resampled only days without calls: their costs count (as zero), their reduction, quality and latency are left out\n", n, len(res.Samples))
+				}
 				rep := newMCReport(*trace, cfg, u, *seed, names, res)
 				oracle, err := analysis.ComputeOracle(tr, oracleOptions(cfg, book))
 				if err != nil {
@@ -137,12 +140,17 @@ Examples:
 				}
 				b0 := baseRes.Total.Cost.Total()
 				rep.Oracle = newOracleRow(oracle, b0)
-				shares := make([]float64, len(res.Samples))
-				for i, s := range res.Samples {
-					bound := oracle.PerDay() * s.BaselinePerDay / (float64(b0) / float64(money.Dollar) / float64(baseRes.NumDays()))
-					if d := s.BaselinePerDay - bound; d > 0 {
-						shares[i] = (s.BaselinePerDay - s.CostPerDay) / d
+				var shares []float64
+				for _, s := range res.Samples {
+					if s.Calls == 0 || b0 == 0 {
+						continue
 					}
+					bound := oracle.PerDay() * s.BaselinePerDay / (float64(b0) / float64(money.Dollar) / float64(baseRes.NumDays()))
+					share := 0.0
+					if d := s.BaselinePerDay - bound; d > 0 {
+						share = (s.BaselinePerDay - s.CostPerDay) / d
+					}
+					shares = append(shares, share)
 				}
 				rep.ShareOfAchievable = analysis.StatsOf(shares)
 				if *out != "" {
@@ -186,6 +194,7 @@ type mcReport struct {
 	Config      string             `json:"config"`
 	Seed        uint64             `json:"seed"`
 	Samples     int                `json:"samples"`
+	Empty       int                `json:"samples_without_calls"`
 	Replays     int                `json:"replays"`
 	Interrupted bool               `json:"interrupted"`
 	Bootstrap   string             `json:"bootstrap"`
@@ -215,7 +224,7 @@ type mcInput struct {
 }
 
 func newMCReport(trace string, cfg *config.Config, u *config.Uncertainty, seed uint64, names []string, res *analysis.MCResult) *mcReport {
-	rep := &mcReport{Trace: trace, Config: cfg.Name, Seed: seed, Samples: len(res.Samples), Replays: res.Replays,
+	rep := &mcReport{Trace: trace, Config: cfg.Name, Seed: seed, Samples: len(res.Samples), Empty: res.Empty(), Replays: res.Replays,
 		Interrupted: res.Interrupted, Bootstrap: u.Bootstrap, Order: cfg.Enabled(), Inputs: []mcInput{},
 		Baseline: analysis.StatsOf(res.Field("baseline_daily_cost_usd")), DailyCost: analysis.StatsOf(res.Field("daily_cost_usd")),
 		Saving: analysis.StatsOf(res.Field("saving_usd_per_day")), Reduction: analysis.StatsOf(res.Field("reduction")),
@@ -281,27 +290,32 @@ func (rep *mcReport) writeTable(w io.Writer) {
 	}
 }
 
+// sampleOutputs are the per-sample columns of --out; reduction, quality and latency are NaN for a
+// sample without calls.
+var sampleOutputs = []string{"calls", "baseline_daily_cost_usd", "daily_cost_usd", "reduction", "quality_score", "latency_p95_ms"}
+
+func sampleRow(s *analysis.Sample) []float64 {
+	red, q, p95 := s.Reduction, s.Quality, s.P95MS
+	if s.Calls == 0 {
+		red, q, p95 = math.NaN(), math.NaN(), math.NaN()
+	}
+	return []float64{float64(s.Calls), s.BaselinePerDay, s.CostPerDay, red, q, p95}
+}
+
 // writeSamples writes one row per sample: its drawn inputs and outcomes.
 func writeSamples(name string, names []string, res *analysis.MCResult) error {
-	outs := []string{"baseline_daily_cost_usd", "daily_cost_usd", "reduction", "quality_score", "latency_p95_ms"}
 	f, err := os.Create(name)
 	if err != nil {
 		return err
 	}
 	if strings.EqualFold(filepath.Ext(name), ".csv") {
 		cw := csv.NewWriter(f)
-		cw.Write(append(append([]string{"sample"}, names...), outs...))
-		cols := make([][]float64, len(outs))
-		for j, o := range outs {
-			cols[j] = res.Field(o)
-		}
-		for i, s := range res.Samples {
+		cw.Write(append(append([]string{"sample"}, names...), sampleOutputs...))
+		for i := range res.Samples {
+			s := &res.Samples[i]
 			row := []string{strconv.Itoa(i)}
-			for _, v := range s.Values {
+			for _, v := range append(slices.Clone(s.Values), sampleRow(s)...) {
 				row = append(row, strconv.FormatFloat(v, 'g', -1, 64))
-			}
-			for j := range outs {
-				row = append(row, strconv.FormatFloat(cols[j][i], 'g', -1, 64))
 			}
 			cw.Write(row)
 		}
@@ -323,8 +337,12 @@ func writeSamples(name string, names []string, res *analysis.MCResult) error {
 		}
 		cols = append(cols, c)
 	}
-	for _, o := range outs {
-		cols = append(cols, arrowtrace.Column{Name: o, Float: res.Field(o)})
+	for j, o := range sampleOutputs {
+		c := arrowtrace.Column{Name: o, Float: make([]float64, len(res.Samples))}
+		for i := range res.Samples {
+			c.Float[i] = sampleRow(&res.Samples[i])[j]
+		}
+		cols = append(cols, c)
 	}
 	if err := arrowtrace.WriteParquetTable(f, cols); err != nil {
 		f.Close()
