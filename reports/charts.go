@@ -96,19 +96,29 @@ func addLine(p *plot.Plot, xy plotter.XYs, c color.Color, width vg.Length, dashe
 		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 	}
 	p.Add(l)
-	var thumb plot.Thumbnailer = l
-	if len(xy) <= 10 {
-		// Few points (a short trace): mark each, or a one-day line would not show at all.
-		sc, err := plotter.NewScatter(xy)
-		if err != nil {
-			return err
-		}
-		sc.GlyphStyle.Color, sc.GlyphStyle.Radius, sc.GlyphStyle.Shape = c, vg.Points(4), draw.CircleGlyph{}
-		p.Add(sc)
-		thumb = sc
-	}
 	if name != "" {
-		p.Legend.Add(name, thumb)
+		p.Legend.Add(name, l)
+	}
+	return nil
+}
+
+// addSeries adds a day-by-day line, marking each point when there are few (a short trace), or a
+// one-day line would not show at all.
+func addSeries(p *plot.Plot, xy plotter.XYs, c color.Color, width vg.Length, dashed bool, name string) error {
+	if len(xy) > 10 {
+		return addLine(p, xy, c, width, dashed, name)
+	}
+	if err := addLine(p, xy, c, width, dashed, ""); err != nil {
+		return err
+	}
+	sc, err := plotter.NewScatter(xy)
+	if err != nil {
+		return err
+	}
+	sc.GlyphStyle.Color, sc.GlyphStyle.Radius, sc.GlyphStyle.Shape = c, vg.Points(4), draw.CircleGlyph{}
+	p.Add(sc)
+	if name != "" {
+		p.Legend.Add(name, sc)
 	}
 	return nil
 }
@@ -124,11 +134,11 @@ func start(r *sim.Result) time.Time {
 func chartDailyCost(rep *Report, dir string) (chart, error) {
 	p := newPlot("Daily cost: baseline and each phase", "day", "cost (USD per day)")
 	cost := func(d *sim.Day) (float64, bool) { return float64(d.Cost.Total()) / float64(money.Dollar), true }
-	if err := addLine(p, dailyXY(rep.BaselineResult, cost), baselineColor, vg.Points(2), true, "baseline"); err != nil {
+	if err := addSeries(p, dailyXY(rep.BaselineResult, cost), baselineColor, vg.Points(2), true, "baseline"); err != nil {
 		return chart{}, err
 	}
 	for i, ph := range rep.Phases {
-		if err := addLine(p, dailyXY(ph.Result, cost), phaseColor(i), vg.Points(2), false, ph.Name); err != nil {
+		if err := addSeries(p, dailyXY(ph.Result, cost), phaseColor(i), vg.Points(2), false, ph.Name); err != nil {
 			return chart{}, err
 		}
 	}
@@ -147,7 +157,7 @@ func chartCacheHitRate(rep *Report, dir string) (chart, error) {
 		return 100 * float64(d.CacheHits) / float64(d.Calls), true
 	}
 	for i, ph := range rep.Phases {
-		if err := addLine(p, dailyXY(ph.Result, rate), phaseColor(i), vg.Points(2), false, ph.Name); err != nil {
+		if err := addSeries(p, dailyXY(ph.Result, rate), phaseColor(i), vg.Points(2), false, ph.Name); err != nil {
 			return chart{}, err
 		}
 	}

@@ -40,7 +40,7 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("$%.4f", v)
 	},
-	"usdS": func(v sim.USD) string { return "$" + textfmt.Thousands(float64(v)/1e9, 2) },
+	"usdS": func(v sim.USD) string { return usd(float64(v) / 1e9) },
 	"pct":  textfmt.Percent,
 	"pctd": func(v float64) string { return fmt.Sprintf("%+.1f pts", 100*v) },
 	"num":  func(v float64) string { return textfmt.Thousands(v, 0) },
@@ -118,6 +118,19 @@ var funcs = template.FuncMap{
 		}
 		return a / b
 	},
+}
+
+// usd prints dollars: cents for a dollar and more, four decimals below (small real samples cost
+// fractions of a cent a day).
+func usd(v float64) string {
+	sign := ""
+	if v < 0 {
+		sign, v = "−", -v
+	}
+	if v < 1 && v != 0 {
+		return fmt.Sprintf("%s$%.4f", sign, v)
+	}
+	return sign + "$" + textfmt.Thousands(v, 2)
 }
 
 func fmtClaim(v float64) string {

@@ -92,7 +92,7 @@ func view(rep *Report, i int, charts map[string]chart) *phaseView {
 	if p.TargetDailyCost > 0 {
 		d := float64(p.Summary.CostPerDayUSD) / 1e9
 		v.Targets = append(v.Targets, targetRow{What: "Daily cost (the plan's target, for its own traffic)", Target: fmt.Sprintf("$%.2f", p.TargetDailyCost),
-			Measured: fmt.Sprintf("$%.2f", d), Met: d <= p.TargetDailyCost})
+			Measured: usd(d), Met: d <= p.TargetDailyCost})
 	}
 	v.Next = nextSteps(p)
 	return v
@@ -146,14 +146,14 @@ func indexMarkdown(rep *Report, charts map[string]chart) []byte {
 	fmt.Fprintf(&b, "%s calls over %s, replayed with configuration `%s` (seed %d). Open [index.html](index.html) for all of it on one page.\n\n",
 		textfmt.Thousands(float64(rep.Calls), 0), days, rep.Config, rep.Seed)
 	b.WriteString("| report | strategies | cost per day | reduction | target | share of achievable | quality |\n|---|---|---:|---:|---:|---:|---:|\n")
-	fmt.Fprintf(&b, "| baseline | none | $%s | | | | %.4f |\n", textfmt.Thousands(float64(rep.Baseline.CostPerDayUSD)/1e9, 2), rep.Baseline.QualityScore)
+	fmt.Fprintf(&b, "| baseline | none | %s | | | | %.4f |\n", usd(float64(rep.Baseline.CostPerDayUSD)/1e9), rep.Baseline.QualityScore)
 	for _, p := range rep.Phases {
 		target := ""
 		if p.TargetReduction > 0 {
 			target = textfmt.Percent(p.TargetReduction)
 		}
-		fmt.Fprintf(&b, "| [%s](%s) | %s | $%s | %s | %s | %s | %.4f |\n", p.Name, p.File, strings.Join(p.Strategies, " + "),
-			textfmt.Thousands(float64(p.Summary.CostPerDayUSD)/1e9, 2), textfmt.Percent(p.Reduction), target, textfmt.Percent(p.ShareOfAchievable), p.Summary.QualityScore)
+		fmt.Fprintf(&b, "| [%s](%s) | %s | %s | %s | %s | %s | %.4f |\n", p.Name, p.File, strings.Join(p.Strategies, " + "),
+			usd(float64(p.Summary.CostPerDayUSD)/1e9), textfmt.Percent(p.Reduction), target, textfmt.Percent(p.ShareOfAchievable), p.Summary.QualityScore)
 	}
 	if rep.Oracle != nil {
 		fmt.Fprintf(&b, "| oracle bound | | $%.4f | %s | | 100%% | |\n", rep.Oracle.PerDay(),
