@@ -1,21 +1,17 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"os/signal"
 	"slices"
 	"text/tabwriter"
 
 	"github.com/tarsopt/tarsopt/analysis"
 	"github.com/tarsopt/tarsopt/config"
 	"github.com/tarsopt/tarsopt/internal/textfmt"
-	"github.com/tarsopt/tarsopt/pricing"
 )
 
 func init() {
@@ -39,38 +35,20 @@ Examples:
   tarsopt attribute --trace base.parquet
   tarsopt attribute --trace base.parquet --set strategies.promptcache.enabled=true --json`,
 		setup: func(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) error {
-			trace := fs.String("trace", "", "the trace to replay (required)")
-			cfgPath := fs.String("config", "", "performance configuration file (default: the built-in seed plan)")
-			var sets setFlags
-			fs.Var(&sets, "set", "override a setting: PATH=VALUE (repeatable)")
+			var af analysisFlags
+			af.define(fs, "attribute", true)
 			asJSON := fs.Bool("json", false, "print JSON")
-			workers := fs.Int("workers", 0, "replays to run at once (default: the number of CPUs)")
-			prices := fs.String("prices", "", "price book file; default: the built-in book")
-			unknown := fs.String("unknown-model", "error", "what to do with a model the price book does not know: error, or zero")
-			var rf readFlags
-			rf.define(fs)
 			return func(args []string, stdout, stderr io.Writer) error {
-				if len(args) > 0 {
-					return usagef("attribute: unexpected argument %q (name the trace with --trace)", args[0])
-				}
-				if *trace == "" {
-					return usagef("attribute: name the trace with --trace")
-				}
-				if *unknown != "error" && *unknown != "zero" {
-					return usagef("--unknown-model: want error or zero, got %q", *unknown)
-				}
-				if err := rf.check(); err != nil {
+				if err := af.check(args); err != nil {
 					return err
 				}
-				cfg, err := loadConfig(*cfgPath, sets)
+				cfg, err := af.config()
 				if err != nil {
 					return err
 				}
-				book := pricing.Default()
-				if *prices != "" {
-					if book, err = pricing.Load(*prices); err != nil {
-						return err
-					}
+				book, err := af.book()
+				if err != nil {
+					return err
 				}
 				names := cfg.Enabled()
 				if len(names) == 0 {
@@ -79,16 +57,14 @@ Examples:
 				if len(names) > analysis.MaxAttributed {
 					return fmt.Errorf("attribute: %d strategies enabled; at most %d (2^n replays)", len(names), analysis.MaxAttributed)
 				}
-				tr, err := analysis.Load(*trace, rf.options(os.Stdin))
+				tr, err := af.load(stderr)
 				if err != nil {
 					return err
 				}
-				tr.Stats.WriteSummary(stderr, *trace)
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+				ctx, stop := interruptible()
 				defer stop()
 				prog := startCountProgress(stderr, "attribute", "replays", 1<<len(names))
-				rn := &analysis.Runner{Book: book, ZeroUnknown: *unknown == "zero", Workers: *workers,
-					Progress: func(done, total int) { prog.Set(int64(done)) }}
+				rn := af.runner(book, prog)
 				a, err := rn.Attribute(ctx, tr, names, func(on []string) analysis.Scenario { return scenarioOf(cfg, on) })
 				prog.Done()
 				if err != nil {
@@ -98,7 +74,7 @@ Examples:
 					return err
 				}
 				fmt.Fprintf(stderr, "attribute: %d replays of %s calls\n", a.Replays, textfmt.Thousands(float64(len(tr.Records)), 0))
-				rep := newAttributeReport(*trace, cfg, a, analysis.SeedPlanClaims())
+				rep := newAttributeReport(af.trace, cfg, a, analysis.SeedPlanClaims())
 				oracle, err := analysis.ComputeOracle(tr, oracleOptions(cfg, book))
 				if err != nil {
 					return err

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +15,6 @@ import (
 	"github.com/tarsopt/tarsopt/config"
 	"github.com/tarsopt/tarsopt/internal/textfmt"
 	"github.com/tarsopt/tarsopt/money"
-	"github.com/tarsopt/tarsopt/pricing"
 )
 
 func init() {
@@ -41,27 +37,17 @@ Examples:
   tarsopt backtest --trace base.parquet
   tarsopt backtest --trace base.parquet --calibrate strategies.router.bands[1].max=26:74:1 --target cheap_share=0.45 --json`,
 		setup: func(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) error {
-			trace := fs.String("trace", "", "the trace (required)")
-			cfgPath := fs.String("config", "", "performance configuration file (default: the built-in seed plan)")
-			var sets setFlags
-			fs.Var(&sets, "set", "override a setting: PATH=VALUE (repeatable)")
+			var af analysisFlags
+			af.define(fs, "backtest", true)
 			splitsFlag := fs.String("splits", "0.5,0.6,0.7,0.8", "where the past ends, as shares of the trace's days")
 			samples := fs.Int("samples", 200, "Monte Carlo samples per split")
 			seed := fs.Uint64("seed", 1, "seed of the Monte Carlo draws")
 			calibrate := fs.String("calibrate", "", "a setting to calibrate on the past: PATH=LO:HI[:STEP] (needs --target)")
 			target := fs.String("target", "", "what --calibrate aims at: METRIC=VALUE, such as cheap_share=0.45")
 			asJSON := fs.Bool("json", false, "print JSON")
-			workers := fs.Int("workers", 0, "samples to run at once (default: the number of CPUs)")
-			prices := fs.String("prices", "", "price book file; default: the built-in book")
-			unknown := fs.String("unknown-model", "error", "what to do with a model the price book does not know: error, or zero")
-			var rf readFlags
-			rf.define(fs)
 			return func(args []string, stdout, stderr io.Writer) error {
-				if len(args) > 0 {
-					return usagef("backtest: unexpected argument %q", args[0])
-				}
-				if *trace == "" {
-					return usagef("backtest: name the trace with --trace")
+				if err := af.check(args); err != nil {
+					return err
 				}
 				if (*calibrate == "") != (*target == "") {
 					return usagef("backtest: --calibrate and --target go together")
@@ -77,10 +63,7 @@ Examples:
 					}
 					splits = append(splits, v)
 				}
-				if err := rf.check(); err != nil {
-					return err
-				}
-				cfg, err := loadConfig(*cfgPath, sets)
+				cfg, err := af.config()
 				if err != nil {
 					return err
 				}
@@ -101,22 +84,19 @@ Examples:
 					}
 					cal = &sweeper{params: []analysis.Param{p}, targetMetric: name, targetValue: v}
 				}
-				book := pricing.Default()
-				if *prices != "" {
-					if book, err = pricing.Load(*prices); err != nil {
-						return err
-					}
-				}
-				tr, err := analysis.Load(*trace, rf.options(os.Stdin))
+				book, err := af.book()
 				if err != nil {
 					return err
 				}
-				tr.Stats.WriteSummary(stderr, *trace)
+				tr, err := af.load(stderr)
+				if err != nil {
+					return err
+				}
 				days := tr.NumDays()
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+				ctx, stop := interruptible()
 				defer stop()
-				rn := &analysis.Runner{Book: book, ZeroUnknown: *unknown == "zero", Workers: *workers}
-				rep := &backtestReport{Trace: *trace, Config: cfg.Name, Samples: *samples, Seed: *seed, Level: 0.90, Splits: []backtestSplit{}}
+				rn := af.runner(book, nil)
+				rep := &backtestReport{Trace: af.trace, Config: cfg.Name, Samples: *samples, Seed: *seed, Level: 0.90, Splits: []backtestSplit{}}
 				prog := startCountProgress(stderr, "backtest", "splits", int64(len(splits)))
 				defer prog.Done()
 				for si, share := range splits {

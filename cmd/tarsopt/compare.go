@@ -1,20 +1,16 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/tarsopt/tarsopt/analysis"
 	"github.com/tarsopt/tarsopt/config"
 	"github.com/tarsopt/tarsopt/internal/textfmt"
-	"github.com/tarsopt/tarsopt/pricing"
 	"github.com/tarsopt/tarsopt/sim"
 )
 
@@ -76,41 +72,28 @@ Examples:
   tarsopt compare --trace base.parquet --config default --config default --set strategies.router.enabled=false --json
   tarsopt compare --trace base.parquet --config default --config default --set strategies.router.bands[1].max=40`,
 		setup: func(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) error {
-			trace := fs.String("trace", "", "the trace to replay (required)")
+			var af analysisFlags
+			af.define(fs, "compare", false)
 			var cfgs configFlags
 			fs.Var(&cfgs, "config", `a configuration file, or "default" for the built-in seed plan (repeatable; at least one)`)
 			fs.Var(setValue{&cfgs}, "set", "override a setting of the --config before it (of every one when it comes first): PATH=VALUE (repeatable)")
 			asJSON := fs.Bool("json", false, "print JSON")
 			perDay := fs.Bool("per-day", false, "add each day's saving against the baseline")
-			workers := fs.Int("workers", 0, "replays to run at once (default: the number of CPUs)")
 			resamples := fs.Int("resamples", analysis.DefaultBootstrap.Resamples, "bootstrap resamples for the intervals")
 			level := fs.Float64("level", analysis.DefaultBootstrap.Level, "confidence level of the intervals")
 			seed := fs.Uint64("seed", analysis.DefaultBootstrap.Seed, "seed of the bootstrap")
-			prices := fs.String("prices", "", "price book file; default: the built-in book")
-			unknown := fs.String("unknown-model", "error", "what to do with a model the price book does not know: error, or zero")
-			var rf readFlags
-			rf.define(fs)
 			return func(args []string, stdout, stderr io.Writer) error {
-				if len(args) > 0 {
-					return usagef("compare: unexpected argument %q (name the trace with --trace)", args[0])
-				}
-				if *trace == "" {
-					return usagef("compare: name the trace with --trace")
+				if err := af.check(args); err != nil {
+					return err
 				}
 				if len(cfgs.paths) == 0 {
 					return usagef(`compare: name at least one configuration with --config (a file, or "default")`)
-				}
-				if *unknown != "error" && *unknown != "zero" {
-					return usagef("--unknown-model: want error or zero, got %q", *unknown)
 				}
 				if !(*level > 0 && *level < 1) {
 					return usagef("--level: want a confidence level between 0 and 1, got %g", *level)
 				}
 				if *resamples < 1 {
 					return usagef("--resamples: want at least 1, got %d", *resamples)
-				}
-				if err := rf.check(); err != nil {
-					return err
 				}
 				var configs []*config.Config
 				for i, path := range cfgs.paths {
@@ -124,20 +107,16 @@ Examples:
 					}
 					configs = append(configs, c)
 				}
-				book := pricing.Default()
-				if *prices != "" {
-					var err error
-					if book, err = pricing.Load(*prices); err != nil {
-						return err
-					}
-				}
-				tr, err := analysis.Load(*trace, rf.options(os.Stdin))
+				book, err := af.book()
 				if err != nil {
 					return err
 				}
-				tr.Stats.WriteSummary(stderr, *trace)
+				tr, err := af.load(stderr)
+				if err != nil {
+					return err
+				}
 				if tr.NumDays() < 2 {
-					fmt.Fprintf(stderr, "warning: %s covers one day: the intervals, a bootstrap over days, are single points\n", *trace)
+					fmt.Fprintf(stderr, "warning: %s covers one day: the intervals, a bootstrap over days, are single points\n", af.trace)
 				}
 				scs := []analysis.Scenario{scenarioOf(configs[0], nil)}
 				scs[0].Name = "baseline"
@@ -149,11 +128,10 @@ Examples:
 					}
 					scs = append(scs, sc)
 				}
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+				ctx, stop := interruptible()
 				defer stop()
 				prog := startCountProgress(stderr, "compare", "replays", int64(len(scs)))
-				rn := &analysis.Runner{Book: book, ZeroUnknown: *unknown == "zero", Workers: *workers,
-					Progress: func(done, total int) { prog.Set(int64(done)) }}
+				rn := af.runner(book, prog)
 				res, err := rn.Run(ctx, tr, scs)
 				prog.Done()
 				if err != nil {
@@ -168,7 +146,7 @@ Examples:
 				if err != nil {
 					return err
 				}
-				rep := newCompareReport(*trace, scs, configs, res, bs, *perDay, oracle)
+				rep := newCompareReport(af.trace, scs, configs, res, bs, *perDay, oracle)
 				if *asJSON {
 					enc := json.NewEncoder(stdout)
 					enc.SetIndent("", "  ")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"flag"
@@ -10,7 +9,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -21,7 +19,6 @@ import (
 	"github.com/tarsopt/tarsopt/config"
 	"github.com/tarsopt/tarsopt/internal/textfmt"
 	"github.com/tarsopt/tarsopt/money"
-	"github.com/tarsopt/tarsopt/pricing"
 	"github.com/tarsopt/tarsopt/traces/arrowtrace"
 )
 
@@ -50,40 +47,24 @@ Examples:
   tarsopt mc --trace base.parquet --samples 200 --bootstrap sessions --json
   tarsopt mc --trace base.parquet --set 'uncertainty.price_change={"dist": "uniform", "min": -0.2, "max": 0}' --out samples.parquet`,
 		setup: func(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) error {
-			trace := fs.String("trace", "", "the trace to replay (required)")
-			cfgPath := fs.String("config", "", "performance configuration file (default: the built-in seed plan)")
-			var sets setFlags
-			fs.Var(&sets, "set", "override a setting: PATH=VALUE (repeatable)")
+			var af analysisFlags
+			af.define(fs, "mc", true)
 			samples := fs.Int("samples", 1000, "samples to run")
 			seed := fs.Uint64("seed", 1, "seed of the samples' draws")
 			bootstrap := fs.String("bootstrap", "", "days, sessions or none (default: the configuration's uncertainty.bootstrap)")
 			asJSON := fs.Bool("json", false, "print JSON")
 			out := fs.String("out", "", "also write every sample to FILE.csv or FILE.parquet")
-			workers := fs.Int("workers", 0, "samples to run at once (default: the number of CPUs)")
-			prices := fs.String("prices", "", "price book file; default: the built-in book")
-			unknown := fs.String("unknown-model", "error", "what to do with a model the price book does not know: error, or zero")
-			var rf readFlags
-			rf.define(fs)
 			return func(args []string, stdout, stderr io.Writer) error {
-				if len(args) > 0 {
-					return usagef("mc: unexpected argument %q", args[0])
-				}
-				if *trace == "" {
-					return usagef("mc: name the trace with --trace")
+				if err := af.check(args); err != nil {
+					return err
 				}
 				if *samples < 1 || *samples > 10_000_000 {
 					return usagef("--samples: want 1 to 10,000,000, got %d", *samples)
 				}
-				if *unknown != "error" && *unknown != "zero" {
-					return usagef("--unknown-model: want error or zero, got %q", *unknown)
-				}
 				if ext := strings.ToLower(filepath.Ext(*out)); *out != "" && ext != ".csv" && ext != ".parquet" {
 					return usagef("--out %s: want a .csv or .parquet file", *out)
 				}
-				if err := rf.check(); err != nil {
-					return err
-				}
-				cfg, err := loadConfig(*cfgPath, sets)
+				cfg, err := af.config()
 				if err != nil {
 					return err
 				}
@@ -97,25 +78,21 @@ Examples:
 					}
 					u.Bootstrap = *bootstrap
 				}
-				book := pricing.Default()
-				if *prices != "" {
-					if book, err = pricing.Load(*prices); err != nil {
-						return err
-					}
-				}
-				tr, err := analysis.Load(*trace, rf.options(os.Stdin))
+				book, err := af.book()
 				if err != nil {
 					return err
 				}
-				tr.Stats.WriteSummary(stderr, *trace)
-				if u.Bootstrap == "days" && tr.NumDays() < 5 {
-					fmt.Fprintf(stderr, "warning: %s covers only %d day(s): resampling days varies little or nothing; --bootstrap sessions resamples its sessions\n", *trace, tr.NumDays())
+				tr, err := af.load(stderr)
+				if err != nil {
+					return err
 				}
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+				if u.Bootstrap == "days" && tr.NumDays() < 5 {
+					fmt.Fprintf(stderr, "warning: %s covers only %d day(s): resampling days varies little or nothing; --bootstrap sessions resamples its sessions\n", af.trace, tr.NumDays())
+				}
+				ctx, stop := interruptible()
 				defer stop()
 				prog := startCountProgress(stderr, "mc", "samples", int64(*samples))
-				rn := &analysis.Runner{Book: book, ZeroUnknown: *unknown == "zero", Workers: *workers,
-					Progress: func(done, total int) { prog.Set(int64(done)) }}
+				rn := af.runner(book, prog)
 				names := u.DrawnNames()
 				mc := analysis.MonteCarlo{Samples: *samples, Seed: *seed, Bootstrap: u.Bootstrap, Thresholds: u.Thresholds,
 					Draw: func(i int, rng *rand.Rand) (analysis.Draw, error) { return drawSample(cfg, u, rng) }}
@@ -128,7 +105,7 @@ Examples:
 				if n := res.Empty(); n > 0 {
 					fmt.Fprintf(stderr, "warning: %d of %d samples resampled only days without calls: their costs count (as zero), their reduction, quality and latency are left out\n", n, len(res.Samples))
 				}
-				rep := newMCReport(*trace, cfg, u, *seed, names, res)
+				rep := newMCReport(af.trace, cfg, u, *seed, names, res)
 				oracle, err := analysis.ComputeOracle(tr, oracleOptions(cfg, book))
 				if err != nil {
 					return err

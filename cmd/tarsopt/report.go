@@ -7,8 +7,6 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
-	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,56 +41,40 @@ Examples:
   tarsopt report --trace base.parquet --out reports
   tarsopt report --trace claude.parquet --out reports/claude-code --samples 100`,
 		setup: func(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) error {
-			trace := fs.String("trace", "", "the trace (required)")
+			var af analysisFlags
+			af.define(fs, "report", true)
 			out := fs.String("out", "", "the folder to write the reports into (required)")
-			cfgPath := fs.String("config", "", "performance configuration file (default: the built-in seed plan)")
-			var sets setFlags
-			fs.Var(&sets, "set", "override a setting: PATH=VALUE (repeatable)")
 			samples := fs.Int("samples", 300, "Monte Carlo samples per phase")
 			seed := fs.Uint64("seed", 1, "seed of the Monte Carlo")
 			sweepFlag := fs.String("sweep", "strategies.router.bands[1].max=30:70:5", "the setting to sweep for 'what to do next' (PATH=LO:HI:STEP or a list; empty: none)")
-			workers := fs.Int("workers", 0, "replays to run at once (default: the number of CPUs)")
 			var related setFlags
 			fs.Var(&related, "related", "link another report set from the index: TITLE=DIR, DIR relative to --out (repeatable)")
-			prices := fs.String("prices", "", "price book file; default: the built-in book")
-			unknown := fs.String("unknown-model", "error", "what to do with a model the price book does not know: error, or zero")
-			var rf readFlags
-			rf.define(fs)
 			return func(args []string, stdout, stderr io.Writer) error {
-				if len(args) > 0 {
-					return usagef("report: unexpected argument %q", args[0])
+				if err := af.check(args); err != nil {
+					return err
 				}
-				if *trace == "" || *out == "" {
+				if *out == "" {
 					return usagef("report: name the trace with --trace and the folder with --out")
 				}
 				if *samples < 2 {
 					return usagef("--samples: want at least 2, got %d", *samples)
 				}
-				if *unknown != "error" && *unknown != "zero" {
-					return usagef("--unknown-model: want error or zero, got %q", *unknown)
-				}
-				if err := rf.check(); err != nil {
-					return err
-				}
-				cfg, err := loadConfig(*cfgPath, sets)
+				cfg, err := af.config()
 				if err != nil {
 					return err
 				}
-				book := pricing.Default()
-				if *prices != "" {
-					if book, err = pricing.Load(*prices); err != nil {
-						return err
-					}
-				}
-				tr, err := analysis.Load(*trace, rf.options(os.Stdin))
+				book, err := af.book()
 				if err != nil {
 					return err
 				}
-				tr.Stats.WriteSummary(stderr, *trace)
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+				tr, err := af.load(stderr)
+				if err != nil {
+					return err
+				}
+				ctx, stop := interruptible()
 				defer stop()
-				rn := &analysis.Runner{Book: book, ZeroUnknown: *unknown == "zero", Workers: *workers}
-				rep, err := buildReport(ctx, rn, tr, *trace, cfg, book, *samples, *seed, *sweepFlag, stderr)
+				rn := af.runner(book, nil)
+				rep, err := buildReport(ctx, rn, tr, af.trace, cfg, book, *samples, *seed, *sweepFlag, stderr)
 				if err != nil {
 					return err
 				}

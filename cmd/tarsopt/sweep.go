@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -20,7 +19,6 @@ import (
 	"github.com/tarsopt/tarsopt/config"
 	"github.com/tarsopt/tarsopt/internal/textfmt"
 	"github.com/tarsopt/tarsopt/money"
-	"github.com/tarsopt/tarsopt/pricing"
 	"github.com/tarsopt/tarsopt/sim"
 	"github.com/tarsopt/tarsopt/traces/arrowtrace"
 )
@@ -61,10 +59,8 @@ Examples:
   tarsopt sweep --trace base.parquet --param strategies.router.bands[1].max=30:70 --param strategies.responsecache.stale_penalty=0:0.2 --design lhs --samples 50 --min-quality 0.95 --out points.parquet
   tarsopt sweep --trace base.parquet --param strategies.router.bands[1].max=20:80:1 --target cheap_share=0.45`,
 		setup: func(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) error {
-			trace := fs.String("trace", "", "the trace to replay (required)")
-			cfgPath := fs.String("config", "", "performance configuration file (default: the built-in seed plan)")
-			var sets setFlags
-			fs.Var(&sets, "set", "override a setting for every point: PATH=VALUE (repeatable)")
+			var af analysisFlags
+			af.define(fs, "sweep", true)
 			var params paramFlags
 			fs.Var(&params, "param", "a swept setting: PATH=lo:hi:step, PATH=lo:hi (random, lhs) or PATH=v1,v2,... (repeatable)")
 			design := fs.String("design", analysis.DesignGrid, "grid, random or lhs")
@@ -76,29 +72,15 @@ Examples:
 			iters := fs.Int("iterations", 24, "most replays for --target")
 			asJSON := fs.Bool("json", false, "print JSON")
 			out := fs.String("out", "", "also write the points to FILE.csv or FILE.parquet")
-			workers := fs.Int("workers", 0, "replays to run at once (default: the number of CPUs)")
-			prices := fs.String("prices", "", "price book file; default: the built-in book")
-			unknown := fs.String("unknown-model", "error", "what to do with a model the price book does not know: error, or zero")
-			var rf readFlags
-			rf.define(fs)
 			return func(args []string, stdout, stderr io.Writer) error {
-				if len(args) > 0 {
-					return usagef("sweep: unexpected argument %q", args[0])
-				}
-				if *trace == "" {
-					return usagef("sweep: name the trace with --trace")
+				if err := af.check(args); err != nil {
+					return err
 				}
 				if len(params) == 0 {
 					return usagef("sweep: name at least one --param PATH=SPEC")
 				}
-				if *unknown != "error" && *unknown != "zero" {
-					return usagef("--unknown-model: want error or zero, got %q", *unknown)
-				}
 				if ext := strings.ToLower(filepath.Ext(*out)); *out != "" && ext != ".csv" && ext != ".parquet" {
 					return usagef("--out %s: want a .csv or .parquet file", *out)
-				}
-				if err := rf.check(); err != nil {
-					return err
 				}
 				var ps []analysis.Param
 				for _, s := range params {
@@ -108,15 +90,13 @@ Examples:
 					}
 					ps = append(ps, p)
 				}
-				cfg, err := loadConfig(*cfgPath, sets)
+				cfg, err := af.config()
 				if err != nil {
 					return err
 				}
-				book := pricing.Default()
-				if *prices != "" {
-					if book, err = pricing.Load(*prices); err != nil {
-						return err
-					}
+				book, err := af.book()
+				if err != nil {
+					return err
 				}
 				sw := &sweeper{cfg: cfg, params: ps, minQuality: *minQuality, maxP95: *maxP95}
 				var points [][]string
@@ -141,14 +121,13 @@ Examples:
 						}
 					}
 				}
-				tr, err := analysis.Load(*trace, rf.options(os.Stdin))
+				tr, err := af.load(stderr)
 				if err != nil {
 					return err
 				}
-				tr.Stats.WriteSummary(stderr, *trace)
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+				ctx, stop := interruptible()
 				defer stop()
-				rn := &analysis.Runner{Book: book, ZeroUnknown: *unknown == "zero", Workers: *workers}
+				rn := af.runner(book, nil)
 				if sw.oracle, err = analysis.ComputeOracle(tr, oracleOptions(cfg, book)); err != nil {
 					return err
 				}
@@ -161,7 +140,7 @@ Examples:
 				if rep == nil {
 					return err
 				}
-				rep.Trace, rep.Design = *trace, *design
+				rep.Trace, rep.Design = af.trace, *design
 				if sw.targetMetric != "" {
 					rep.Design = "bisection"
 				}

@@ -1,19 +1,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/tarsopt/tarsopt/analysis"
 	"github.com/tarsopt/tarsopt/internal/textfmt"
-	"github.com/tarsopt/tarsopt/pricing"
 )
 
 func init() {
@@ -41,40 +37,24 @@ Examples:
   tarsopt validate --trace base.parquet --json
   tarsopt validate --print-claims > my-claims.json && tarsopt validate --trace base.parquet --claims my-claims.json`,
 		setup: func(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) error {
-			trace := fs.String("trace", "", "the trace to replay (required)")
+			var af analysisFlags
+			af.define(fs, "validate", true)
 			claimsPath := fs.String("claims", "", "claims file (default: the built-in seed plan's)")
 			printClaims := fs.Bool("print-claims", false, "print the built-in claims file and exit")
-			cfgPath := fs.String("config", "", "performance configuration file (default: the built-in seed plan)")
-			var sets setFlags
-			fs.Var(&sets, "set", "override a setting: PATH=VALUE (repeatable)")
 			asJSON := fs.Bool("json", false, "print JSON")
-			workers := fs.Int("workers", 0, "replays to run at once (default: the number of CPUs)")
 			resamples := fs.Int("resamples", analysis.DefaultBootstrap.Resamples, "bootstrap resamples for the intervals")
 			level := fs.Float64("level", analysis.DefaultBootstrap.Level, "confidence level of the intervals")
 			seed := fs.Uint64("seed", analysis.DefaultBootstrap.Seed, "seed of the bootstrap")
-			prices := fs.String("prices", "", "price book file; default: the built-in book")
-			unknown := fs.String("unknown-model", "error", "what to do with a model the price book does not know: error, or zero")
-			var rf readFlags
-			rf.define(fs)
 			return func(args []string, stdout, stderr io.Writer) error {
 				if *printClaims {
 					_, err := stdout.Write(analysis.SeedPlanClaimsJSON())
 					return err
 				}
-				if len(args) > 0 {
-					return usagef("validate: unexpected argument %q", args[0])
-				}
-				if *trace == "" {
-					return usagef("validate: name the trace with --trace")
+				if err := af.check(args); err != nil {
+					return err
 				}
 				if !(*level > 0 && *level < 1) || *resamples < 1 {
 					return usagef("--level must be in (0, 1) and --resamples at least 1")
-				}
-				if *unknown != "error" && *unknown != "zero" {
-					return usagef("--unknown-model: want error or zero, got %q", *unknown)
-				}
-				if err := rf.check(); err != nil {
-					return err
 				}
 				pc := analysis.SeedPlanClaims()
 				if *claimsPath != "" {
@@ -83,29 +63,25 @@ Examples:
 						return err
 					}
 				}
-				cfg, err := loadConfig(*cfgPath, sets)
+				cfg, err := af.config()
 				if err != nil {
 					return err
 				}
-				book := pricing.Default()
-				if *prices != "" {
-					if book, err = pricing.Load(*prices); err != nil {
-						return err
-					}
-				}
-				tr, err := analysis.Load(*trace, rf.options(os.Stdin))
+				book, err := af.book()
 				if err != nil {
 					return err
 				}
-				tr.Stats.WriteSummary(stderr, *trace)
+				tr, err := af.load(stderr)
+				if err != nil {
+					return err
+				}
 				if tr.NumDays() < 2 {
-					fmt.Fprintf(stderr, "warning: %s covers one day: the intervals, a bootstrap over days, are single points\n", *trace)
+					fmt.Fprintf(stderr, "warning: %s covers one day: the intervals, a bootstrap over days, are single points\n", af.trace)
 				}
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+				ctx, stop := interruptible()
 				defer stop()
 				prog := startCountProgress(stderr, "validate", "replays", 0)
-				rn := &analysis.Runner{Book: book, ZeroUnknown: *unknown == "zero", Workers: *workers,
-					Progress: func(done, total int) { prog.SetTotal(int64(total)); prog.Set(int64(done)) }}
+				rn := af.runner(book, prog)
 				v, err := rn.Validate(ctx, tr, pc, cfg.Enabled(), func(on []string) analysis.Scenario { return scenarioOf(cfg, on) },
 					analysis.Bootstrap{Level: *level, Resamples: *resamples, Seed: *seed})
 				prog.Done()
@@ -116,7 +92,7 @@ Examples:
 					return fmt.Errorf("validate: %w", err)
 				}
 				fmt.Fprintf(stderr, "validate: %d replays of %s calls\n", v.Replays, textfmt.Thousands(float64(len(tr.Records)), 0))
-				rep := validateReport{Trace: *trace, Config: cfg.Name, Source: pc.Source, Validation: v, Verdicts: map[string]int{}}
+				rep := validateReport{Trace: af.trace, Config: cfg.Name, Source: pc.Source, Validation: v, Verdicts: map[string]int{}}
 				for _, c := range v.Claims {
 					rep.Verdicts[c.Verdict]++
 				}
