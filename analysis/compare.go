@@ -49,46 +49,28 @@ type Bootstrap struct {
 // DefaultBootstrap is 2,000 resamples for a 95% interval.
 var DefaultBootstrap = Bootstrap{Level: 0.95, Resamples: 2000, Seed: 1}
 
-// daily holds one replay's figures per day, aligned on a common list of dates.
-type daily struct {
-	cost    []money.Amount
-	quality []float64 // the day's quality sum
-	answers []int64
-}
-
-// align returns the days of a's window (its trace's), in order, and each result's figures on them.
-// A figure dated outside the window (a call deferred past the trace's last day) counts on the
-// nearest day in it, so that the days add up to the totals.
-func align(a, b *sim.Result) ([]time.Time, daily, daily) {
-	n := a.NumDays()
+// window returns the first day of a's window (its trace's) and its number of days.
+func window(a *sim.Result) (time.Time, int) {
 	start := a.Start
 	if start.IsZero() && len(a.Days) > 0 {
 		start = a.Days[0].Date
 	}
-	dates := make([]time.Time, n)
-	for i := range dates {
-		dates[i] = start.AddDate(0, 0, i)
-	}
-	fill := func(r *sim.Result) daily {
-		out := daily{cost: make([]money.Amount, n), quality: make([]float64, n), answers: make([]int64, n)}
-		for _, d := range r.Days {
-			j := min(max(int(d.Date.Sub(start).Hours()/24), 0), n-1)
-			out.cost[j] += d.Cost.Total()
-			out.quality[j] += d.QualitySum
-			out.answers[j] += d.Answered
-		}
-		return out
-	}
-	return dates, fill(a), fill(b)
+	return start, a.NumDays()
 }
 
 // Compare compares replay b with replay a, named na and nb, day by day.
 func Compare(na string, a *sim.Result, nb string, b *sim.Result, bs Bootstrap) Paired {
-	dates, da, db := align(a, b)
-	n := len(dates)
+	start, n := window(a)
+	// Both on a's days; a figure dated outside them (a call deferred past the trace's last day)
+	// counts on the nearest, so that the days add up to the totals.
+	da, db := foldDays(a, start, n), foldDays(b, start, n)
+	dates := make([]time.Time, n)
+	for i := range dates {
+		dates[i] = start.AddDate(0, 0, i)
+	}
 	p := Paired{A: na, B: nb, Days: n, Dates: dates, PerDay: make([]float64, n)}
 	for i := range n {
-		s := da.cost[i] - db.cost[i]
+		s := da[i].Cost.Total() - db[i].Cost.Total()
 		p.PerDay[i] = float64(s) / float64(money.Dollar)
 		if s > 0 {
 			p.DaysCheaper++
@@ -98,15 +80,15 @@ func Compare(na string, a *sim.Result, nb string, b *sim.Result, bs Bootstrap) P
 	saving := func(idx []int) float64 {
 		var s money.Amount
 		for _, i := range idx {
-			s += da.cost[i] - db.cost[i]
+			s += da[i].Cost.Total() - db[i].Cost.Total()
 		}
 		return float64(s) / float64(money.Dollar) / float64(len(idx))
 	}
 	reduction := func(idx []int) float64 {
 		var ca, cb money.Amount
 		for _, i := range idx {
-			ca += da.cost[i]
-			cb += db.cost[i]
+			ca += da[i].Cost.Total()
+			cb += db[i].Cost.Total()
 		}
 		if ca == 0 {
 			return 0
@@ -117,10 +99,10 @@ func Compare(na string, a *sim.Result, nb string, b *sim.Result, bs Bootstrap) P
 		var qa, qb float64
 		var na, nb int64
 		for _, i := range idx {
-			qa += da.quality[i]
-			qb += db.quality[i]
-			na += da.answers[i]
-			nb += db.answers[i]
+			qa += da[i].QualitySum
+			qb += db[i].QualitySum
+			na += da[i].Answered
+			nb += db[i].Answered
 		}
 		if na == 0 || nb == 0 {
 			return 0

@@ -120,11 +120,7 @@ func (rn *Runner) Validate(ctx context.Context, tr *Trace, pc *PlanClaims, enabl
 	}
 	base := byKey[subsetKey(nil)]
 	v := &Validation{Days: base.NumDays(), Replays: len(scs), Level: bs.Level}
-	start := base.Start
-	if start.IsZero() && len(base.Days) > 0 {
-		start = base.Days[0].Date
-	}
-	n := base.NumDays()
+	start, n := window(base)
 	baseDays := foldDays(base, start, n)
 	for _, cl := range pc.Claims {
 		chk := ClaimCheck{Name: cl.Name, Metric: cl.Metric, Run: cl.Run, Strategies: cl.Strategies, Note: cl.Note,
