@@ -191,6 +191,7 @@ func New(s *Settings, env strategies.Env) (*Stage, error) {
 		block:     int64(env.BlockSize),
 		models:    map[string][]period{},
 		index:     map[groupKey]int32{},
+		lastGroup: -1,
 	}
 	st.prio, _ = priorities(s.Priorities)
 	st.size = s.MaxSize
@@ -249,8 +250,10 @@ type Stage struct {
 	groups []group
 	free   []int32
 	index  map[groupKey]int32
-	heap   []int32
-	seq    uint64
+	// lastGroup is the group the last held call joined, or -1: valid while that group is open.
+	lastGroup int32
+	heap      []int32
+	seq       uint64
 
 	seen, notEligible, noBatchPrice, notMergeable int64
 	batched, batches, late                        int64
@@ -285,10 +288,18 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 		}
 		k = groupKey{tenant: r.Tenant}
 	}
-	gi, ok := s.index[k]
+	// Most calls join the group the previous call joined (one tenant, in batch_api mode): check it
+	// before hashing the key.
+	gi, ok := s.lastGroup, false
+	if gi >= 0 && int(gi) < len(s.groups) && s.groups[gi].open && s.groups[gi].key == k {
+		ok = true
+	} else {
+		gi, ok = s.index[k]
+	}
 	if !ok {
 		gi = s.open(k, now)
 	}
+	s.lastGroup = gi
 	g := &s.groups[gi]
 	g.calls = append(g.calls, c)
 	if len(g.calls) >= s.size {

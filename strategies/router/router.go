@@ -61,6 +61,8 @@ type Router struct {
 	maxRetries int
 	book       *pricing.Book
 	memo       map[string]memoEntry // model name as given → its price over a period
+	recent     [4]recentPrice       // the last models looked up: most calls need no map lookup
+	nextRecent int
 
 	seen, routed, kept, keptCheaper, unknown, cascades int64
 	inBand                                             []int64  // calls per band
@@ -106,8 +108,29 @@ func New(s *Settings, env strategies.Env) (*Router, error) {
 // Name returns "router".
 func (r *Router) Name() string { return Name }
 
+// recentPrice is a memo entry with its model name.
+type recentPrice struct {
+	model string
+	memoEntry
+}
+
 // price returns the price of model in force at now, or nil when the book does not know it.
 func (r *Router) price(model string, now int64) *pricing.Price {
+	for i := range r.recent {
+		if e := &r.recent[i]; e.model == model && e.known && now >= e.from && now < e.until {
+			return e.p
+		}
+	}
+	p := r.lookup(model, now)
+	if e := r.memo[model]; e.known && now >= e.from && now < e.until {
+		r.recent[r.nextRecent] = recentPrice{model, e}
+		r.nextRecent = (r.nextRecent + 1) % len(r.recent)
+	}
+	return p
+}
+
+// lookup is price through the map memo and the book.
+func (r *Router) lookup(model string, now int64) *pricing.Price {
 	if e, ok := r.memo[model]; ok {
 		if !e.known {
 			return nil
