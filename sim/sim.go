@@ -121,7 +121,8 @@ type pending struct {
 	first int64 // when the first token arrived
 }
 
-// eventHeap is a binary min-heap of events by value.
+// eventHeap is a 4-ary min-heap of events by value: half the levels of a binary heap, so fewer
+// hard-to-predict comparisons on the way down, which is where a replay spends its heap time.
 type eventHeap []event
 
 func (h *eventHeap) push(e event) {
@@ -129,7 +130,7 @@ func (h *eventHeap) push(e event) {
 	s := *h
 	i := len(s) - 1
 	for i > 0 {
-		p := (i - 1) / 2
+		p := (i - 1) / 4
 		if !e.less(&s[p]) {
 			break
 		}
@@ -146,16 +147,18 @@ func (h *eventHeap) pop() event {
 	last := s[n]
 	s[n] = event{}
 	s = s[:n]
-	// Sift the last event down from the root, moving the smaller child up at each level.
+	// Sift the last event down from the root, moving the smallest child up at each level.
 	i := 0
 	for {
-		l := 2*i + 1
-		if l >= n {
+		c := 4*i + 1
+		if c >= n {
 			break
 		}
-		m := l
-		if r := l + 1; r < n && s[r].less(&s[l]) {
-			m = r
+		m := c
+		for k := c + 1; k < min(c+4, n); k++ {
+			if s[k].less(&s[m]) {
+				m = k
+			}
 		}
 		if !s[m].less(&last) {
 			break
