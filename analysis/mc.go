@@ -246,6 +246,9 @@ func (rn *Runner) MonteCarlo(ctx context.Context, tr *Trace, mc MonteCarlo) (*MC
 	if mc.Samples < 1 {
 		return nil, errors.New("analysis: Monte Carlo needs at least one sample")
 	}
+	if len(tr.Records) == 0 {
+		return nil, errors.New("analysis: Monte Carlo over a trace without calls")
+	}
 	if !slices.Contains([]string{"days", "sessions", "none", ""}, mc.Bootstrap) {
 		return nil, fmt.Errorf("analysis: unknown bootstrap %q", mc.Bootstrap)
 	}
