@@ -32,6 +32,7 @@ var rules = []rule{
 	{"internal/prefetch", nil, nil},
 	{"internal/u64map", nil, nil},
 	{"internal/tracetest", []string{"traces"}, nil},
+	{"internal/fakeapi", nil, nil},
 	{"internal/archtest", nil, nil},
 	{"traces", nil, []string{"github.com/apache/arrow-go", "gonum.org/v1/plot"}},
 	{"traces/arrowtrace", []string{"traces"}, nil},
