@@ -3,6 +3,7 @@ package analysis
 import (
 	_ "embed"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -169,19 +170,12 @@ func (cl *Claim) Bounds() (lo, hi float64) {
 		return lo, hi
 	}
 	v := *cl.Value
-	tol := 0.05 * abs(v)
+	tol := 0.05 * math.Abs(v)
 	if cl.Tolerance != nil {
-		tol = *cl.Tolerance * abs(v)
+		tol = *cl.Tolerance * math.Abs(v)
 	}
 	if cl.ToleranceAbs != nil {
 		tol = *cl.ToleranceAbs
 	}
 	return v - tol, v + tol
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }

@@ -3,6 +3,8 @@ package analysis
 import (
 	"context"
 	"fmt"
+	"maps"
+	"math"
 	"math/big"
 	"math/bits"
 	"slices"
@@ -64,8 +66,8 @@ func verdict(lo, hi float64, m Interval) string {
 	return VerdictBelow
 }
 
-// subsetKey names a set of strategies in a fixed order.
-func subsetKey(on []string) string {
+// SubsetKey names a set of strategies whatever their order ("batcher+router").
+func SubsetKey(on []string) string {
 	s := slices.Clone(on)
 	slices.Sort(s)
 	return strings.Join(s, "+")
@@ -76,11 +78,11 @@ func subsetKey(on []string) string {
 // checks every claim, each with a bootstrap interval over days. scenario returns the configured
 // scenario with only the given strategies on.
 func (rn *Runner) Validate(ctx context.Context, tr *Trace, pc *PlanClaims, enabled []string, scenario func(on []string) Scenario, bs Bootstrap) (*Validation, error) {
-	subsets := map[string][]string{subsetKey(nil): nil, subsetKey(enabled): enabled}
+	subsets := map[string][]string{SubsetKey(nil): nil, SubsetKey(enabled): enabled}
 	needShapley := false
 	for _, cl := range pc.Claims {
 		if len(cl.Strategies) > 0 {
-			subsets[subsetKey(cl.Strategies)] = cl.Strategies
+			subsets[SubsetKey(cl.Strategies)] = cl.Strategies
 		}
 		if name, ok := strings.CutPrefix(cl.Metric, "shapley:"); ok {
 			if !slices.Contains(enabled, name) {
@@ -95,16 +97,10 @@ func (rn *Runner) Validate(ctx context.Context, tr *Trace, pc *PlanClaims, enabl
 		}
 		for mask := 0; mask < 1<<len(enabled); mask++ {
 			on := maskSubset(enabled, mask)
-			subsets[subsetKey(on)] = on
+			subsets[SubsetKey(on)] = on
 		}
 	}
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range subsets {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	keys := slices.Sorted(maps.Keys(subsets))
 	scs := make([]Scenario, len(keys))
 	for i, k := range keys {
 		scs[i] = scenario(subsets[k])
@@ -118,7 +114,7 @@ func (rn *Runner) Validate(ctx context.Context, tr *Trace, pc *PlanClaims, enabl
 	for i, k := range keys {
 		byKey[k] = res[i]
 	}
-	base := byKey[subsetKey(nil)]
+	base := byKey[SubsetKey(nil)]
 	v := &Validation{Days: base.NumDays(), Replays: len(scs), Level: bs.Level}
 	start, n := window(base)
 	baseDays := foldDays(base, start, n)
@@ -131,7 +127,7 @@ func (rn *Runner) Validate(ctx context.Context, tr *Trace, pc *PlanClaims, enabl
 		var f func(idx []int) float64
 		if name, ok := strings.CutPrefix(cl.Metric, "shapley:"); ok {
 			f = shapleyStat(enabled, slices.Index(enabled, name), baseDays, func(on []string) []sim.Metrics {
-				return foldDays(byKey[subsetKey(on)], start, n)
+				return foldDays(byKey[SubsetKey(on)], start, n)
 			})
 		} else {
 			run := base
@@ -140,7 +136,7 @@ func (rn *Runner) Validate(ctx context.Context, tr *Trace, pc *PlanClaims, enabl
 				if len(cl.Strategies) > 0 {
 					on = cl.Strategies
 				}
-				run = byKey[subsetKey(on)]
+				run = byKey[SubsetKey(on)]
 			}
 			f = claimStat(cl.Metric, baseDays, foldDays(run, start, n))
 		}
@@ -299,7 +295,7 @@ func CheckArithmetic(pc *PlanClaims, book *pricing.Book) []ArithmeticCheck {
 		if stated == 0 && derived == 0 {
 			return
 		}
-		ok := abs(derived-stated) <= 0.02*max(abs(stated), abs(derived))
+		ok := math.Abs(derived-stated) <= 0.02*max(math.Abs(stated), math.Abs(derived))
 		out = append(out, ArithmeticCheck{Name: name, Derivation: derivation, Derived: derived, Stated: stated, Consistent: ok})
 	}
 	if f.BaselineDailyUSD > 0 && f.BaselineDailyUSDCostAnalysis > 0 {
@@ -314,13 +310,7 @@ func CheckArithmetic(pc *PlanClaims, book *pricing.Book) []ArithmeticCheck {
 	}
 	if base > 0 && len(pc.StrategySavingsUSDPerDay) > 0 && f.HeadlineReduction > 0 {
 		var sum float64
-		for _, k := range slices.Sorted(func(yield func(string) bool) {
-			for k := range pc.StrategySavingsUSDPerDay {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, k := range slices.Sorted(maps.Keys(pc.StrategySavingsUSDPerDay)) {
 			sum += pc.StrategySavingsUSDPerDay[k]
 		}
 		add("per-strategy savings against the headline", "sum of the per-strategy savings / baseline", sum/base, f.HeadlineReduction)
@@ -342,13 +332,7 @@ func CheckArithmetic(pc *PlanClaims, book *pricing.Book) []ArithmeticCheck {
 	}
 	if len(f.TTLHitRates) > 0 && f.TTLHitRateAverage > 0 {
 		var s float64
-		for _, k := range slices.Sorted(func(yield func(string) bool) {
-			for k := range f.TTLHitRates {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, k := range slices.Sorted(maps.Keys(f.TTLHitRates)) {
 			s += f.TTLHitRates[k]
 		}
 		add("average of the per-type hit rates", "plain mean of the hit rates by query type (the plan gives no weights)", s/float64(len(f.TTLHitRates)), f.TTLHitRateAverage)

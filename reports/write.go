@@ -58,12 +58,6 @@ func Write(dir string, rep *Report) ([]string, error) {
 	return files, nil
 }
 
-func subsetKey(s []string) string {
-	c := slices.Clone(s)
-	slices.Sort(c)
-	return strings.Join(c, "+")
-}
-
 // view prepares phase i's template data.
 func view(rep *Report, i int, charts map[string]chart) *phaseView {
 	p := &rep.Phases[i]
@@ -77,10 +71,10 @@ func view(rep *Report, i int, charts map[string]chart) *phaseView {
 	}
 	v.Models = slices.Sorted(maps.Keys(models))
 	if rep.Claims != nil {
-		key := subsetKey(p.Strategies)
+		key := analysis.SubsetKey(p.Strategies)
 		for _, c := range rep.Claims.Claims {
 			switch {
-			case v.Final, c.Run == "baseline", len(c.Strategies) > 0 && subsetKey(c.Strategies) == key:
+			case v.Final, c.Run == "baseline", len(c.Strategies) > 0 && analysis.SubsetKey(c.Strategies) == key:
 				v.Claims = append(v.Claims, c)
 			}
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/tarsopt/tarsopt/analysis"
@@ -9,31 +8,18 @@ import (
 	"github.com/tarsopt/tarsopt/money"
 	"github.com/tarsopt/tarsopt/pricing"
 	"github.com/tarsopt/tarsopt/sim"
+	"github.com/tarsopt/tarsopt/strategies/batcher"
 )
 
 // oracleOptions returns the oracle's setup for cfg: the router's models (whether or not the
 // router is on: the bound is what any routing could reach) and the batcher's least delay.
 func oracleOptions(cfg *config.Config, book *pricing.Book) analysis.OracleOptions {
-	var router struct {
-		Bands []struct {
-			Model string `json:"model"`
-		} `json:"bands"`
+	var minDelay time.Duration
+	if bs, _ := cfg.Strategies.Get(batcher.Name).(*batcher.Settings); bs != nil {
+		minDelay = time.Duration(bs.MinMaxDelayS * float64(time.Second))
 	}
-	var batcher struct {
-		MinMaxDelayS float64 `json:"min_max_delay_s"`
-	}
-	if b, err := json.Marshal(cfg.Strategies.Get("router")); err == nil {
-		json.Unmarshal(b, &router)
-	}
-	if b, err := json.Marshal(cfg.Strategies.Get("batcher")); err == nil {
-		json.Unmarshal(b, &batcher)
-	}
-	var models []string
-	for _, b := range router.Bands {
-		models = append(models, b.Model)
-	}
-	return analysis.OracleOptions{Book: book, Upstream: cfg.Upstream, Seed: cfg.Seed, Models: analysis.OracleModels(models...),
-		BatchMinDelay: time.Duration(batcher.MinMaxDelayS * float64(time.Second))}
+	return analysis.OracleOptions{Book: book, Upstream: cfg.Upstream, Seed: cfg.Seed,
+		Models: analysis.OracleModels(routerModels(cfg)...), BatchMinDelay: minDelay}
 }
 
 // oracleRow is the oracle bound as the commands print it.

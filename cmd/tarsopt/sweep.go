@@ -20,6 +20,7 @@ import (
 	"github.com/tarsopt/tarsopt/internal/textfmt"
 	"github.com/tarsopt/tarsopt/money"
 	"github.com/tarsopt/tarsopt/sim"
+	"github.com/tarsopt/tarsopt/strategies/router"
 	"github.com/tarsopt/tarsopt/traces/arrowtrace"
 )
 
@@ -290,18 +291,23 @@ func metricsOf(s, base *sim.Summary, cheapModel string) pointMetrics {
 
 // cheapModel returns the model of the router's first band.
 func cheapModel(c *config.Config) string {
-	var m string
-	if b, err := json.Marshal(c.Strategies.Get("router")); err == nil {
-		var r struct {
-			Bands []struct {
-				Model string `json:"model"`
-			} `json:"bands"`
-		}
-		if json.Unmarshal(b, &r) == nil && len(r.Bands) > 0 {
-			m = r.Bands[0].Model
-		}
+	if m := routerModels(c); len(m) > 0 {
+		return m[0]
 	}
-	return m
+	return ""
+}
+
+// routerModels returns the models of the router's bands, in band order.
+func routerModels(c *config.Config) []string {
+	rs, _ := c.Strategies.Get(router.Name).(*router.Settings)
+	if rs == nil {
+		return nil
+	}
+	out := make([]string, len(rs.Bands))
+	for i, b := range rs.Bands {
+		out[i] = b.Model
+	}
+	return out
 }
 
 func (sw *sweeper) feasible(m *pointMetrics) bool {
