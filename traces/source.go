@@ -3,6 +3,7 @@ package traces
 import (
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,8 +47,19 @@ type Source struct {
 
 // Open opens the trace file name ("-" for standard input) for reading, whatever its format and
 // compression. Close the Source when done.
+//
+// A directory is read as one trace: its trace files (those of its subfolder "trace" when it has
+// one, as the live proxy's data directory does), in name order, with Sort implied, since files
+// recorded as calls complete are not in the order the calls arrived.
 func Open(name string, opts Options) (*Source, error) {
-	d, err := openDecoded(name, opts.Format, opts.Stdin)
+	var d *decoded
+	var err error
+	if st, serr := os.Stat(name); serr == nil && st.IsDir() && name != Stdio {
+		d, err = openDir(name, opts.Format)
+		opts.Sort = true
+	} else {
+		d, err = openDecoded(name, opts.Format, opts.Stdin)
+	}
 	if err != nil {
 		return nil, err
 	}
