@@ -117,6 +117,10 @@ type cache struct {
 	n     int   // entries stored
 	bytes int64 // their estimated size
 
+	// onRemove, when set, is told the key of every entry that leaves the cache (expired, evicted,
+	// displaced by a colliding key): a live driver that keeps answers' bodies elsewhere deletes them.
+	onRemove func(tenant string, fp uint64, model string)
+
 	evictions uint64 // entries removed to make room
 	expired   uint64 // entries removed because they outlived their TTL
 }
@@ -240,6 +244,9 @@ func (c *cache) remove(i int32) {
 	c.index.Delete(e.h)
 	c.n--
 	c.bytes -= e.size
+	if c.onRemove != nil {
+		c.onRemove(e.k.tenant, e.k.fp, e.k.model)
+	}
 	*e = entry{queue: qFree} // drop the strings
 	c.free = append(c.free, i)
 }

@@ -31,6 +31,7 @@ type Stage struct {
 	keep       float64 // 1 − stale_penalty
 	hitLatency int64
 	lastAge    int64
+	lastStored bool
 
 	hits, staleHits, misses, uncacheable, stored, tooLarge uint64
 	ageSum                                                 float64 // seconds, over hits
@@ -81,6 +82,32 @@ func (s *Stage) HitLatency() int64 { return s.hitLatency }
 // Serve (0 before the first hit): how old the answer was when it was served. A driver that
 // reports staleness in time reads it right after Handle.
 func (s *Stage) LastAge() int64 { return s.lastAge }
+
+// LastStored reports whether the last Observe stored an answer (new or replacing one). A live
+// driver that keeps the answer's body beside the stage stores the body when it is true.
+func (s *Stage) LastStored() bool { return s.lastStored }
+
+// OnRemove sets fn to be told the key (tenant, fingerprint, model asked for) of every answer that
+// leaves the cache: expired, evicted to make room, or displaced by a colliding key; not when an
+// answer is replaced by a newer one under the same key. fn runs inside Handle and Observe, so it
+// must not call back into the stage; a live driver records the keys and deletes the bodies it
+// keeps for them after the call.
+func (s *Stage) OnRemove(fn func(tenant string, fp uint64, model string)) { s.c.onRemove = fn }
+
+// Cacheable reports whether the stage would look r up (and store its answer): it has a
+// fingerprint, its query type has a TTL, and it is deterministic when the settings ask for that.
+func (s *Stage) Cacheable(r *traces.Record) bool {
+	_, ok := s.cacheable(r)
+	return ok
+}
+
+// TTL returns the time to live of answers of query type qt, in nanoseconds (0: not cached).
+func (s *Stage) TTL(qt traces.QueryType) int64 {
+	if int(qt) >= numTypes {
+		return 0
+	}
+	return s.c.ttl[qt]
+}
 
 // cacheable returns the TTL of r's query type when r is cacheable.
 func (s *Stage) cacheable(r *traces.Record) (int64, bool) {
@@ -152,6 +179,7 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 // answer they share stores it.
 func (s *Stage) Observe(now int64, c *strategies.Call, o *strategies.Outcome) {
 	s.c.sweep(now)
+	s.lastStored = false
 	if c.Served || !o.OK || o.Failed || o.RetryWith != "" {
 		return
 	}
@@ -167,6 +195,7 @@ func (s *Stage) Observe(now int64, c *strategies.Call, o *strategies.Outcome) {
 	k := key{tenant: c.Rec.Tenant, fp: c.Rec.Fingerprint, model: c.OrigModel}
 	if s.c.put(&k, c.Rec.QueryType, o.Done, out, reasoning, hasReason) {
 		s.stored++
+		s.lastStored = true
 	} else {
 		s.tooLarge++
 	}
