@@ -2,23 +2,38 @@
 // (the live proxy, SDK clients): POST /v1/messages, answered as JSON or streamed as server-sent
 // events in the order the real API sends them (message_start, content_block_start, ping,
 // content_block_delta..., content_block_stop, message_delta with the usage, message_stop); POST
-// /v1/messages/count_tokens; GET /v1/models. Answers are deterministic functions of the request:
-// the same request gets the same text and usage. Faults are queued on demand, one per request to
-// /v1/messages: an error status with Anthropic's error JSON (5xx, 529 overloaded, 429 with
-// retry-after), a delay (a timeout for a client that waits less), or a connection reset in the
-// middle of a stream.
+// /v1/messages/count_tokens; GET /v1/models; and the Message Batches API (see below). Answers are
+// deterministic functions of the request: the same request gets the same text and usage. Faults
+// are queued on demand, one per request to /v1/messages (and one per request inside a batch): an
+// error status with Anthropic's error JSON (5xx, 529 overloaded, 429 with retry-after), a delay (a
+// timeout for a client that waits less), a slow stream (a pause before each event), or a
+// connection reset in the middle of a stream.
 //
-// The fake listens on loopback only. It checks that a request carries credentials (x-api-key or
-// Authorization: Bearer) and records requests without them.
+// Message Batches: POST /v1/messages/batches answers with the batch "in_progress"; its requests are
+// answered at once, each as POST /v1/messages would answer it (same text and usage; a request the
+// fault queue fails with a status, or an invalid or streamed one, is "errored"). The batch ends at
+// the first GET of it, of the batch list or of its results once its turnaround
+// (SetBatchTurnaround, default 0) has passed, or after a cancel (its requests then "canceled");
+// results_url is set then. GET /v1/messages/batches/{id}/results serves the JSONL results (404
+// not_found_error before the end); GET /v1/messages/batches lists the batches, newest first
+// (limit, after_id, before_id); POST .../{id}/cancel (a no-op on an ended batch) and DELETE
+// .../{id} (only once ended) work as documented.
+//
+// The fake listens on loopback only: New picks a port, Listen takes an address (for a standalone
+// process). It checks that a request carries credentials (x-api-key or Authorization: Bearer) and
+// records requests without them.
 package fakeapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +49,9 @@ type Fault struct {
 	Delay time.Duration
 	// ResetAfter, for a streamed answer, drops the connection after this many events.
 	ResetAfter int
+	// EventDelay, for a streamed answer, waits this long before each event after the first: a
+	// slow stream (a timeout for a client whose idle or overall deadline is shorter).
+	EventDelay time.Duration
 }
 
 // Request is a request the fake received, without its credentials.
@@ -49,21 +67,61 @@ type Request struct {
 type Server struct {
 	ts *httptest.Server
 
-	mu       sync.Mutex
-	faults   []Fault
-	requests []Request
-	n        int
+	mu         sync.Mutex
+	faults     []Fault
+	requests   []Request
+	unrecorded bool
+	n          int
+	turnaround time.Duration
+	batches    []*batch // in creation order
+	nbatch     int
 }
 
 // New starts a fake on a loopback port. Close it when done.
 func New() *Server {
 	s := &Server{}
+	s.ts = httptest.NewServer(s.handler())
+	return s
+}
+
+// Listen starts a fake on addr (host:port; port 0 picks one), for a fake run as its own process.
+// The host must be a loopback address or localhost: the fake serves anyone who reaches it.
+func Listen(addr string) (*Server, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("fakeapi: listen address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("fakeapi: listen address %q is not loopback (want 127.0.0.1, ::1 or localhost)", addr)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("fakeapi: %w", err)
+	}
+	if a, ok := l.Addr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() {
+		l.Close()
+		return nil, fmt.Errorf("fakeapi: %q resolved to %v, not a loopback address", addr, l.Addr())
+	}
+	s := &Server{}
+	s.ts = httptest.NewUnstartedServer(s.handler())
+	s.ts.Listener.Close()
+	s.ts.Listener = l
+	s.ts.Start()
+	return s, nil
+}
+
+func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/messages", s.messages)
 	mux.HandleFunc("POST /v1/messages/count_tokens", s.countTokens)
 	mux.HandleFunc("GET /v1/models", s.models)
-	s.ts = httptest.NewServer(s.authenticated(mux))
-	return s
+	mux.HandleFunc("POST /v1/messages/batches", s.createBatch)
+	mux.HandleFunc("GET /v1/messages/batches", s.listBatches)
+	mux.HandleFunc("GET /v1/messages/batches/{id}", s.getBatch)
+	mux.HandleFunc("DELETE /v1/messages/batches/{id}", s.deleteBatch)
+	mux.HandleFunc("GET /v1/messages/batches/{id}/results", s.batchResults)
+	mux.HandleFunc("POST /v1/messages/batches/{id}/cancel", s.cancelBatch)
+	return s.authenticated(mux)
 }
 
 // URL is the fake's base URL (http://127.0.0.1:PORT).
@@ -86,6 +144,22 @@ func (s *Server) Requests() []Request {
 	return append([]Request(nil), s.requests...)
 }
 
+// KeepRequests turns the recording of requests on (the default) or off: a fake that serves a load
+// test for long would otherwise grow without bound. Requests already recorded stay.
+func (s *Server) KeepRequests(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unrecorded = !on
+}
+
+// SetBatchTurnaround sets how long a batch created from now on stays in progress: it ends at the
+// first GET after that. 0, the default, ends it at the first GET.
+func (s *Server) SetBatchTurnaround(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.turnaround = d
+}
+
 func (s *Server) authenticated(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 32<<20))
@@ -93,7 +167,7 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 			writeError(w, http.StatusBadRequest, "invalid_request_error", "unreadable body")
 			return
 		}
-		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		auth := ""
 		switch {
 		case r.Header.Get("x-api-key") != "":
@@ -101,11 +175,13 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 		case strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "):
 			auth = "bearer"
 		}
-		h := r.Header.Clone()
-		h.Del("x-api-key")
-		h.Del("Authorization")
 		s.mu.Lock()
-		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: h, Body: body, Auth: auth})
+		if !s.unrecorded {
+			h := r.Header.Clone()
+			h.Del("x-api-key")
+			h.Del("Authorization")
+			s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: h, Body: body, Auth: auth})
+		}
 		s.mu.Unlock()
 		if auth == "" {
 			writeError(w, http.StatusUnauthorized, "authentication_error", "x-api-key header is required")
@@ -194,50 +270,63 @@ func (s *Server) nextFault() (Fault, int) {
 	return f, s.n
 }
 
+// valid says whether a Messages request has what the fake needs to answer it.
+func (q *request) valid() bool { return q.Model != "" && len(q.Messages) > 0 && q.MaxTokens > 0 }
+
+const invalidRequest = "want a JSON body with model, max_tokens and messages"
+
+// message is the non-streamed answer to q, with this id.
+func (q *request) message(id string) map[string]any {
+	txt, out := q.answer()
+	return map[string]any{
+		"id": id, "type": "message", "role": "assistant", "model": q.Model,
+		"content":     []any{map[string]any{"type": "text", "text": txt}},
+		"stop_reason": "end_turn", "stop_sequence": nil,
+		"usage": map[string]any{"input_tokens": q.inputTokens(), "output_tokens": out,
+			"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+	}
+}
+
+// failure is the status, error type and message of a fault with a status.
+func (f Fault) failure() (int, string, string) {
+	kind := "api_error"
+	switch f.Status {
+	case http.StatusTooManyRequests:
+		kind = "rate_limit_error"
+	case 529:
+		kind = "overloaded_error"
+	}
+	return f.Status, kind, fmt.Sprintf("fake fault %d", f.Status)
+}
+
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	f, n := s.nextFault()
-	if f.Delay > 0 {
-		select {
-		case <-time.After(f.Delay):
-		case <-r.Context().Done():
-			return
-		}
+	if f.Delay > 0 && !sleep(r, f.Delay) {
+		return
 	}
 	if f.Status != 0 {
 		if f.RetryAfter != "" {
 			w.Header().Set("Retry-After", f.RetryAfter)
 		}
-		kind := "api_error"
-		switch f.Status {
-		case http.StatusTooManyRequests:
-			kind = "rate_limit_error"
-		case 529:
-			kind = "overloaded_error"
-		}
-		writeError(w, f.Status, kind, fmt.Sprintf("fake fault %d", f.Status))
+		status, kind, msg := f.failure()
+		writeError(w, status, kind, msg)
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
 	var q request
-	if err := json.Unmarshal(body, &q); err != nil || q.Model == "" || len(q.Messages) == 0 || q.MaxTokens <= 0 {
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "want a JSON body with model, max_tokens and messages")
+	if err := json.Unmarshal(body, &q); err != nil || !q.valid() {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", invalidRequest)
 		return
 	}
 	id := fmt.Sprintf("msg_fake_%06d", n)
-	in := q.inputTokens()
-	txt, out := q.answer()
 	w.Header().Set("request-id", fmt.Sprintf("req_fake_%06d", n))
 	if !q.Stream {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{
-			"id": id, "type": "message", "role": "assistant", "model": q.Model,
-			"content":     []any{map[string]any{"type": "text", "text": txt}},
-			"stop_reason": "end_turn", "stop_sequence": nil,
-			"usage": map[string]any{"input_tokens": in, "output_tokens": out,
-				"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
-		})
+		json.NewEncoder(w).Encode(q.message(id))
 		return
 	}
+	in := q.inputTokens()
+	txt, out := q.answer()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	flusher, _ := w.(http.Flusher)
@@ -245,6 +334,9 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	emit := func(name string, data any) {
 		if f.ResetAfter > 0 && events == f.ResetAfter {
 			panic(http.ErrAbortHandler) // drop the connection mid-stream
+		}
+		if f.EventDelay > 0 && events > 0 && !sleep(r, f.EventDelay) {
+			panic(http.ErrAbortHandler) // the client left
 		}
 		b, _ := json.Marshal(data)
 		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
@@ -270,6 +362,18 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	emit("message_stop", map[string]any{"type": "message_stop"})
 }
 
+// sleep waits d, or less if the client goes away; it says whether the client is still there.
+func sleep(r *http.Request, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
 func (s *Server) countTokens(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	var q request
@@ -291,6 +395,289 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"data": data, "has_more": false, "first_id": Models[0], "last_id": Models[len(Models)-1]})
+}
+
+// batch is a Message Batch: what the API shows of it, and its results.
+type batch struct {
+	view    batchView
+	due     time.Time // creation plus the turnaround, on the monotonic clock
+	results []batchResult
+}
+
+// batchView is the batch object of the Message Batches API.
+type batchView struct {
+	ID                string      `json:"id"`
+	Type              string      `json:"type"`
+	ProcessingStatus  string      `json:"processing_status"`
+	RequestCounts     batchCounts `json:"request_counts"`
+	EndedAt           *time.Time  `json:"ended_at"`
+	CreatedAt         time.Time   `json:"created_at"`
+	ExpiresAt         time.Time   `json:"expires_at"`
+	ArchivedAt        *time.Time  `json:"archived_at"`
+	CancelInitiatedAt *time.Time  `json:"cancel_initiated_at"`
+	ResultsURL        *string     `json:"results_url"`
+}
+
+type batchCounts struct {
+	Processing int `json:"processing"`
+	Succeeded  int `json:"succeeded"`
+	Errored    int `json:"errored"`
+	Canceled   int `json:"canceled"`
+	Expired    int `json:"expired"`
+}
+
+// batchResult is a line of a batch's results.
+type batchResult struct {
+	CustomID string         `json:"custom_id"`
+	Result   map[string]any `json:"result"`
+}
+
+// maxBatchRequests is the API's limit on the requests of a batch.
+const maxBatchRequests = 100_000
+
+func validCustomID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var in struct {
+		Requests []struct {
+			CustomID string          `json:"custom_id"`
+			Params   json.RawMessage `json:"params"`
+		} `json:"requests"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil || len(in.Requests) == 0 {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "want a JSON body with a non-empty requests array")
+		return
+	}
+	if len(in.Requests) > maxBatchRequests {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", fmt.Sprintf("requests: at most %d requests in a batch", maxBatchRequests))
+		return
+	}
+	seen := make(map[string]bool, len(in.Requests))
+	for i, q := range in.Requests {
+		if !validCustomID(q.CustomID) || seen[q.CustomID] {
+			writeError(w, http.StatusBadRequest, "invalid_request_error",
+				fmt.Sprintf("requests.%d.custom_id: want a unique ID of 1 to 64 letters, digits, - and _", i))
+			return
+		}
+		seen[q.CustomID] = true
+	}
+	results := make([]batchResult, len(in.Requests))
+	for i, q := range in.Requests {
+		f, n := s.nextFault()
+		results[i] = batchResult{CustomID: q.CustomID, Result: batchAnswer(q.Params, f, n)}
+	}
+	now := time.Now()
+	s.mu.Lock()
+	s.nbatch++
+	b := &batch{due: now.Add(s.turnaround), results: results, view: batchView{
+		ID: fmt.Sprintf("msgbatch_fake_%06d", s.nbatch), Type: "message_batch", ProcessingStatus: "in_progress",
+		RequestCounts: batchCounts{Processing: len(results)},
+		CreatedAt:     now.UTC(), ExpiresAt: now.UTC().Add(24 * time.Hour),
+	}}
+	s.batches = append(s.batches, b)
+	v := b.view
+	s.mu.Unlock()
+	writeJSON(w, v)
+}
+
+// batchAnswer is the result of one request of a batch: the message POST /v1/messages would answer
+// (another ID, the same content and usage), or an error: the fault's if it has a status (its
+// delays and resets mean nothing here), or invalid_request_error for an invalid or streamed request.
+func batchAnswer(params json.RawMessage, f Fault, n int) map[string]any {
+	errored := func(kind, msg string) map[string]any {
+		return map[string]any{"type": "errored", "error": map[string]any{"type": "error",
+			"error": map[string]any{"type": kind, "message": msg}, "request_id": fmt.Sprintf("req_fake_%06d", n)}}
+	}
+	if f.Status != 0 {
+		_, kind, msg := f.failure()
+		return errored(kind, msg)
+	}
+	var q request
+	if json.Unmarshal(params, &q) != nil || !q.valid() {
+		return errored("invalid_request_error", invalidRequest)
+	}
+	if q.Stream {
+		return errored("invalid_request_error", "stream: streaming is not supported in a batch")
+	}
+	return map[string]any{"type": "succeeded", "message": q.message(fmt.Sprintf("msg_fake_%06d", n))}
+}
+
+// settle ends b if it is due or being canceled. The caller holds s.mu.
+func (s *Server) settle(b *batch, now time.Time) {
+	v := &b.view
+	if v.EndedAt != nil || (v.CancelInitiatedAt == nil && now.Before(b.due)) {
+		return
+	}
+	ended := now.UTC()
+	url := s.ts.URL + "/v1/messages/batches/" + v.ID + "/results"
+	v.EndedAt, v.ResultsURL, v.ProcessingStatus = &ended, &url, "ended"
+	var c batchCounts
+	for i := range b.results {
+		if v.CancelInitiatedAt != nil {
+			b.results[i].Result = map[string]any{"type": "canceled"}
+		}
+		switch b.results[i].Result["type"] {
+		case "succeeded":
+			c.Succeeded++
+		case "errored":
+			c.Errored++
+		default:
+			c.Canceled++
+		}
+	}
+	v.RequestCounts = c
+}
+
+// batch returns the batch with this ID, settled if settle is set, and its view; or it answers 404
+// and returns nil. The caller holds s.mu.
+func (s *Server) batch(w http.ResponseWriter, r *http.Request, settle bool) (*batch, batchView) {
+	id := r.PathValue("id")
+	for _, b := range s.batches {
+		if b.view.ID == id {
+			if settle {
+				s.settle(b, time.Now())
+			}
+			return b, b.view
+		}
+	}
+	writeError(w, http.StatusNotFound, "not_found_error", fmt.Sprintf("message batch %q not found", id))
+	return nil, batchView{}
+}
+
+func (s *Server) getBatch(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	b, v := s.batch(w, r, true)
+	s.mu.Unlock()
+	if b != nil {
+		writeJSON(w, v)
+	}
+}
+
+func (s *Server) cancelBatch(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	b, v := s.batch(w, r, false)
+	if b != nil && b.view.EndedAt == nil && b.view.CancelInitiatedAt == nil {
+		now := time.Now().UTC()
+		b.view.CancelInitiatedAt, b.view.ProcessingStatus = &now, "canceling"
+		v = b.view
+	}
+	s.mu.Unlock()
+	if b != nil {
+		writeJSON(w, v)
+	}
+}
+
+func (s *Server) deleteBatch(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, v := s.batch(w, r, false)
+	if b == nil {
+		return
+	}
+	if v.EndedAt == nil {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "a message batch can be deleted only once it has ended: cancel it first")
+		return
+	}
+	for i := range s.batches {
+		if s.batches[i] == b {
+			s.batches = append(s.batches[:i], s.batches[i+1:]...)
+			break
+		}
+	}
+	writeJSON(w, map[string]any{"id": v.ID, "type": "message_batch_deleted"})
+}
+
+func (s *Server) batchResults(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	b, v := s.batch(w, r, true)
+	var results []batchResult
+	if b != nil {
+		results = b.results // settled results are not changed again
+	}
+	s.mu.Unlock()
+	if b == nil {
+		return
+	}
+	if v.EndedAt == nil {
+		writeError(w, http.StatusNotFound, "not_found_error", fmt.Sprintf("message batch %s has not ended: its results are not available yet", v.ID))
+		return
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, res := range results {
+		enc.Encode(res) // one JSON object and a newline: a JSONL line
+	}
+	w.Header().Set("Content-Type", "application/x-jsonl")
+	w.Write(buf.Bytes())
+}
+
+func (s *Server) listBatches(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 20
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "limit: want an integer from 1 to 1000")
+			return
+		}
+		limit = n
+	}
+	after, before := q.Get("after_id"), q.Get("before_id")
+	s.mu.Lock()
+	now := time.Now()
+	all := make([]batchView, 0, len(s.batches)) // newest first
+	for i := len(s.batches) - 1; i >= 0; i-- {
+		s.settle(s.batches[i], now)
+		all = append(all, s.batches[i].view)
+	}
+	s.mu.Unlock()
+	index := func(id string) int {
+		for i, v := range all {
+			if v.ID == id {
+				return i
+			}
+		}
+		return -1
+	}
+	var page []batchView
+	more := false
+	switch {
+	case before != "":
+		end := max(index(before), 0) // the batches newer than before_id, the nearest ones
+		start := max(end-limit, 0)
+		page, more = all[start:end], start > 0
+	case after != "":
+		start := len(all)
+		if i := index(after); i >= 0 {
+			start = i + 1
+		}
+		end := min(start+limit, len(all))
+		page, more = all[start:end], end < len(all)
+	default:
+		end := min(limit, len(all))
+		page, more = all[:end], end < len(all)
+	}
+	var first, last any
+	if len(page) > 0 {
+		first, last = page[0].ID, page[len(page)-1].ID
+	}
+	writeJSON(w, map[string]any{"data": page, "has_more": more, "first_id": first, "last_id": last})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
 }
 
 // writeError answers with Anthropic's error shape.
