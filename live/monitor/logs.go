@@ -1,0 +1,253 @@
+package monitor
+
+import (
+	"bufio"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tarsopt/tarsopt/money"
+)
+
+// The files the monitor writes in Options.Dir. Each log is JSONL: one JSON object per line, each
+// with "time" (RFC 3339, UTC, nine decimal places) and "event".
+const (
+	// RoutingLog has one "route" line per routed call: id, from (the asked model), to.
+	RoutingLog = "model-routing.log"
+	// CacheLog has one "lookup" line per cacheable call (id, hit, stale, query_type) and a
+	// "summary" line with the window's hit rate every 100 cacheable calls or at the first
+	// cacheable call a minute (of Done time) after the previous summary, whichever comes first.
+	CacheLog = "cache-performance.log"
+	// BatchLog has one "batch" line per batched or deferred call: id, batched, deferred,
+	// waited_s (time held for the off-peak window), latency_s.
+	BatchLog = "batch-processing.log"
+	// QualityLog has one "call" line per call: id, tenant (hash), model, orig_model, query_type,
+	// status, error, quality (answered calls only), cache_hit, streamed, latency_s, ttft_s,
+	// cost_usd, baseline_cost_usd.
+	QualityLog = "quality-tracking.log"
+	// MetricsLog has a "window" line with the window metrics and the process's totals every
+	// minute of Done time or every 1,000 calls, whichever comes first; a "rollback" line per
+	// trigger firing; a "strategy" line per SetEnabled; "start" and "stop" lines.
+	MetricsLog = "optimization-metrics.log"
+	// CostsFile holds the daily costs (CostsJSON). New loads it, so days accumulate across
+	// restarts; it is rewritten atomically (temporary file, then rename) at most once a minute
+	// and on Close.
+	CostsFile = "costs.json"
+)
+
+// appendTime appends t in UTC as RFC 3339 with nine decimal places, 2026-11-26T10:00:00.000000000Z
+// (what t.UTC().AppendFormat does with that layout, several times faster).
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(b, "2006-01-02T15:04:05.000000000Z07:00")
+	}
+	b = appendDigits(b, y, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(mo), 2)
+	b = append(b, '-')
+	b = appendDigits(b, d, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, h, 2)
+	b = append(b, ':')
+	b = appendDigits(b, mi, 2)
+	b = append(b, ':')
+	b = appendDigits(b, s, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond(), 9)
+	return append(b, 'Z')
+}
+
+// appendDigits appends v (≥ 0) in exactly n decimal digits.
+func appendDigits(b []byte, v, n int) []byte {
+	b = append(b, "000000000"[:n]...)
+	for i := len(b) - 1; n > 0; i, n = i-1, n-1 {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
+}
+
+// logFile is one JSONL log, buffered; the Monitor's mutex guards it.
+type logFile struct {
+	path string
+	f    *os.File
+	w    *bufio.Writer
+}
+
+func openLog(dir, name string) (*logFile, error) {
+	l := &logFile{path: filepath.Join(dir, name)}
+	if err := l.open(); err != nil {
+		return nil, err
+	}
+	l.w = bufio.NewWriterSize(l.f, 64<<10)
+	return l, nil
+}
+
+func (l *logFile) open() error {
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	l.f = f
+	return nil
+}
+
+// reopen flushes, closes and reopens the file at its path (after a log rotation moved it).
+func (l *logFile) reopen() error {
+	err := l.w.Flush()
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	if oerr := l.open(); oerr != nil {
+		l.f = nil
+		return oerr
+	}
+	l.w.Reset(l.f)
+	return err
+}
+
+func (l *logFile) write(b []byte) error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	_, err := l.w.Write(b)
+	return err
+}
+
+func (l *logFile) flush() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	return l.w.Flush()
+}
+
+func (l *logFile) close() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	err := l.w.Flush()
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	return err
+}
+
+// line builds one JSON object in a reused buffer, without reflection or allocation.
+type line struct{ b []byte }
+
+func (l *line) start(t time.Time, event string) {
+	l.b = append(l.b[:0], `{"time":"`...)
+	l.b = appendTime(l.b, t)
+	l.b = append(l.b, `","event":`...)
+	l.b = appendString(l.b, event)
+}
+
+func (l *line) key(k string) {
+	l.b = append(l.b, ',', '"')
+	l.b = append(l.b, k...)
+	l.b = append(l.b, '"', ':')
+}
+
+func (l *line) str(k, v string) {
+	l.key(k)
+	l.b = appendString(l.b, v)
+}
+
+func (l *line) int(k string, v int64) {
+	l.key(k)
+	l.b = strconv.AppendInt(l.b, v, 10)
+}
+
+func (l *line) bool(k string, v bool) {
+	l.key(k)
+	l.b = strconv.AppendBool(l.b, v)
+}
+
+// float writes v, or null when it is NaN or infinite (JSON has neither).
+func (l *line) float(k string, v float64) {
+	l.key(k)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		l.b = append(l.b, "null"...)
+		return
+	}
+	l.b = strconv.AppendFloat(l.b, v, 'g', -1, 64)
+}
+
+func (l *line) seconds(k string, d time.Duration) { l.float(k, d.Seconds()) }
+
+// amount writes a as an exact decimal string of dollars ("0.004539").
+func (l *line) amount(k string, a money.Amount) {
+	l.key(k)
+	l.b = append(l.b, '"')
+	l.b = a.AppendDecimal(l.b)
+	l.b = append(l.b, '"')
+}
+
+func (l *line) strs(k string, v []string) {
+	l.key(k)
+	l.b = append(l.b, '[')
+	for i, s := range v {
+		if i > 0 {
+			l.b = append(l.b, ',')
+		}
+		l.b = appendString(l.b, s)
+	}
+	l.b = append(l.b, ']')
+}
+
+func (l *line) end() []byte {
+	l.b = append(l.b, '}', '\n')
+	return l.b
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Control characters are escaped and invalid UTF-8 is
+// replaced by U+FFFD, so every line is valid JSON whatever a client put in an id or a model name.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
