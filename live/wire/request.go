@@ -1,0 +1,674 @@
+// Package wire reads and rewrites Anthropic Messages API requests, responses and server-sent event
+// streams, for the live proxy.
+//
+// A request is parsed once (ParseRequest) into a Request whose main fields are Go values and whose
+// other top-level keys are kept verbatim, in order; Marshal writes it back. The package's own JSON
+// scanner validates what it reads and hashes values without decoding them into Go maps, so that
+// parsing, fingerprinting, estimating and re-encoding a 20 KB request takes tens of microseconds.
+//
+// Token counts here are estimates, the same everywhere in the package: one token per four
+// characters of the text a model reads (characters are UTF-8 bytes of the decoded text, the unit
+// internal/fakeapi uses), rounded up per prompt part, plus a flat ImageTokens per image or document.
+// See Request.Tokens for what text counts.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strconv"
+)
+
+// RequestError is a request that ParseRequest rejects: Field is the JSON path of the offending value
+// (such as messages[2].role, or "body" for the document itself) and Reason says what is wrong.
+// A proxy answers it with status 400 and kind invalid_request_error.
+type RequestError struct {
+	Field  string
+	Reason string
+}
+
+func (e *RequestError) Error() string { return e.Field + ": " + e.Reason }
+
+func reqErr(field, reason string) error { return &RequestError{field, reason} }
+
+// Message is one entry of a request's messages.
+type Message struct {
+	// Role is "user" or "assistant".
+	Role string
+	// Content is the message's content as JSON text: a string or an array of content blocks.
+	// After ParseRequest it aliases the Request's private copy of the body; replace it (do not
+	// modify its bytes) to change a message.
+	Content json.RawMessage
+
+	raw         []byte   // the message object as received; nil for a message built by the caller
+	origRole    string   // Role as received
+	origContent []byte   // Content as received
+	extra       []member // other keys of the message object, verbatim
+}
+
+// member is an object member: a key and its raw JSON value.
+type member struct {
+	key string
+	raw []byte
+}
+
+// Kinds of top-level fields.
+const (
+	fExtra = iota
+	fModel
+	fMaxTokens
+	fStream
+	fTemperature
+	fSystem
+	fTools
+	fMessages
+)
+
+type field struct {
+	key  string
+	raw  []byte
+	kind int
+}
+
+// Request is a parsed POST /v1/messages body. The exported fields may be changed; Marshal writes
+// them back. Every other top-level key is kept verbatim, in its place.
+type Request struct {
+	// Model is the model name. Required.
+	Model string
+	// MaxTokens is max_tokens, the output token limit; 0 when absent.
+	MaxTokens int64
+	// Stream is true when the client asked for server-sent events.
+	Stream bool
+	// Temperature is the sampling temperature; nil when absent or null.
+	Temperature *float64
+	// System is the system prompt as JSON text (a string or an array of text blocks); nil when
+	// absent or null.
+	System json.RawMessage
+	// Tools is the tool definitions as JSON text (an array of objects); nil when absent or null.
+	Tools json.RawMessage
+	// Messages is the conversation, oldest first. The last one is the new message of the call.
+	Messages []Message
+
+	body   []byte  // private copy of the body; the raw slices alias it
+	fields []field // the top-level members in their order
+
+	// The values the fields had when parsed, to tell which ones the caller changed.
+	origModel     string
+	origMaxTokens int64
+	origStream    bool
+	origTemp      float64
+	origHasTemp   bool
+	origSystem    []byte
+	origTools     []byte
+}
+
+// ParseRequest parses a Messages request body. It copies body; the caller keeps ownership of it.
+// It rejects a body that is not a JSON object, that lacks model or messages, whose known fields
+// have the wrong JSON type, whose messages are empty or have a role other than user and
+// assistant, or whose content is not a string or an array of objects. The error is a
+// *RequestError naming the field.
+func ParseRequest(body []byte) (*Request, error) {
+	r := &Request{body: bytes.Clone(body)}
+	s := scanner{b: r.body}
+	if s.peek() != '{' {
+		if s.i >= len(s.b) {
+			return nil, reqErr("body", "empty")
+		}
+		return nil, reqErr("body", "not a JSON object")
+	}
+	s.i++
+	var scratch []byte
+	seen := [fMessages + 1]bool{}
+	for first := true; ; first = false {
+		key, more, err := s.objectNext(first, &scratch)
+		if err != nil {
+			return nil, reqErr("body", err.Error())
+		}
+		if !more {
+			break
+		}
+		kind := fExtra
+		switch string(key) {
+		case "model":
+			kind = fModel
+		case "max_tokens":
+			kind = fMaxTokens
+		case "stream":
+			kind = fStream
+		case "temperature":
+			kind = fTemperature
+		case "system":
+			kind = fSystem
+		case "tools":
+			kind = fTools
+		case "messages":
+			kind = fMessages
+		}
+		name := string(key)
+		for _, f := range r.fields {
+			if f.key == name {
+				return nil, reqErr(name, "duplicate key")
+			}
+		}
+		s.ws()
+		start := s.i
+		if err := r.parseField(&s, kind, name); err != nil {
+			return nil, err
+		}
+		seen[kind] = true
+		r.fields = append(r.fields, field{key: name, raw: s.b[start:s.i], kind: kind})
+	}
+	if err := s.end(); err != nil {
+		return nil, reqErr("body", err.Error())
+	}
+	if !seen[fModel] {
+		return nil, reqErr("model", "missing")
+	}
+	if !seen[fMessages] {
+		return nil, reqErr("messages", "missing")
+	}
+	return r, nil
+}
+
+// parseField reads the value of one top-level member.
+func (r *Request) parseField(s *scanner, kind int, name string) error {
+	c := s.peek()
+	switch kind {
+	case fModel:
+		if c != '"' {
+			if _, err := s.value(); err != nil {
+				return reqErr(name, err.Error())
+			}
+			return reqErr(name, "not a string")
+		}
+		raw, esc, err := s.str()
+		if err != nil {
+			return reqErr(name, err.Error())
+		}
+		if len(raw) == 0 {
+			return reqErr(name, "empty")
+		}
+		r.Model = string(raw)
+		if esc {
+			r.Model = string(appendUnescaped(nil, raw))
+		}
+		r.origModel = r.Model
+		return nil
+	case fMaxTokens:
+		if c != '-' && (c < '0' || c > '9') {
+			if _, err := s.value(); err != nil {
+				return reqErr(name, err.Error())
+			}
+			return reqErr(name, "not an integer")
+		}
+		raw, err := s.number()
+		if err != nil {
+			return reqErr(name, err.Error())
+		}
+		if bytes.IndexAny(raw, ".eE") >= 0 {
+			return reqErr(name, "not an integer")
+		}
+		v, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return reqErr(name, "integer out of range")
+		}
+		r.MaxTokens, r.origMaxTokens = v, v
+		return nil
+	case fStream:
+		switch c {
+		case 't':
+			r.Stream = true
+			if err := s.lit("true"); err != nil {
+				return reqErr(name, err.Error())
+			}
+		case 'f':
+			if err := s.lit("false"); err != nil {
+				return reqErr(name, err.Error())
+			}
+		case 'n':
+			if err := s.lit("null"); err != nil {
+				return reqErr(name, err.Error())
+			}
+		default:
+			if _, err := s.value(); err != nil {
+				return reqErr(name, err.Error())
+			}
+			return reqErr(name, "not a boolean")
+		}
+		r.origStream = r.Stream
+		return nil
+	case fTemperature:
+		if c == 'n' {
+			if err := s.lit("null"); err != nil {
+				return reqErr(name, err.Error())
+			}
+			return nil
+		}
+		if c != '-' && (c < '0' || c > '9') {
+			if _, err := s.value(); err != nil {
+				return reqErr(name, err.Error())
+			}
+			return reqErr(name, "not a number")
+		}
+		raw, err := s.number()
+		if err != nil {
+			return reqErr(name, err.Error())
+		}
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil || math.IsInf(f, 0) {
+			return reqErr(name, "number out of range")
+		}
+		r.Temperature = &f
+		r.origTemp, r.origHasTemp = f, true
+		return nil
+	case fSystem, fTools:
+		var raw []byte
+		var err error
+		if c == '[' {
+			raw, err = s.objects(func() string { return name })
+		} else {
+			raw, err = s.value()
+			if err != nil {
+				err = reqErr(name, err.Error())
+			}
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case c == 'n':
+			return nil
+		case c == '"' && kind == fSystem, c == '[':
+		case kind == fSystem:
+			return reqErr(name, "want a string or an array of text blocks")
+		default:
+			return reqErr(name, "not an array")
+		}
+		if kind == fSystem {
+			r.System, r.origSystem = raw, raw
+		} else {
+			r.Tools, r.origTools = raw, raw
+		}
+		return nil
+	case fMessages:
+		return r.parseMessages(s)
+	}
+	if _, err := s.value(); err != nil {
+		return reqErr(name, err.Error())
+	}
+	return nil
+}
+
+// objects reads and validates an array (s.i at its '[') that must hold only objects, such as
+// content blocks, and returns its text.
+func (s *scanner) objects(path func() string) ([]byte, error) {
+	start := s.i
+	s.i++
+	for i, first := 0, true; ; i, first = i+1, false {
+		more, err := s.arrayNext(first)
+		if err != nil {
+			return nil, reqErr(path(), err.Error())
+		}
+		if !more {
+			return s.b[start:s.i], nil
+		}
+		if s.peek() != '{' {
+			if _, err := s.value(); err != nil {
+				return nil, reqErr(path(), err.Error())
+			}
+			return nil, reqErr(path()+"["+strconv.Itoa(i)+"]", "not an object")
+		}
+		if err := s.skip(); err != nil {
+			return nil, reqErr(path(), err.Error())
+		}
+	}
+}
+
+func (r *Request) parseMessages(s *scanner) error {
+	if s.peek() != '[' {
+		if _, err := s.value(); err != nil {
+			return reqErr("messages", err.Error())
+		}
+		return reqErr("messages", "not an array")
+	}
+	s.i++
+	var scratch []byte
+	for i, first := 0, true; ; i, first = i+1, false {
+		more, err := s.arrayNext(first)
+		if err != nil {
+			return reqErr("messages", err.Error())
+		}
+		if !more {
+			break
+		}
+		path := func(suffix string) string { return "messages[" + strconv.Itoa(i) + "]" + suffix }
+		if s.peek() != '{' {
+			if _, err := s.value(); err != nil {
+				return reqErr(path(""), err.Error())
+			}
+			return reqErr(path(""), "not an object")
+		}
+		start := s.i
+		s.i++
+		var m Message
+		hasRole, hasContent := false, false
+		for first := true; ; first = false {
+			key, more, err := s.objectNext(first, &scratch)
+			if err != nil {
+				return reqErr(path(""), err.Error())
+			}
+			if !more {
+				break
+			}
+			switch string(key) {
+			case "role":
+				if hasRole {
+					return reqErr(path(".role"), "duplicate key")
+				}
+				hasRole = true
+				c := s.peek()
+				raw, err := s.value()
+				if err != nil {
+					return reqErr(path(".role"), err.Error())
+				}
+				switch {
+				case c == '"' && string(raw) == `"user"`:
+					m.Role = "user"
+				case c == '"' && string(raw) == `"assistant"`:
+					m.Role = "assistant"
+				default:
+					return reqErr(path(".role"), `want "user" or "assistant"`)
+				}
+			case "content":
+				if hasContent {
+					return reqErr(path(".content"), "duplicate key")
+				}
+				hasContent = true
+				var raw []byte
+				var err error
+				if c := s.peek(); c == '[' {
+					raw, err = s.objects(func() string { return path(".content") })
+				} else {
+					raw, err = s.value()
+					if err != nil {
+						err = reqErr(path(".content"), err.Error())
+					} else if c != '"' {
+						err = reqErr(path(".content"), "want a string or an array of content blocks")
+					}
+				}
+				if err != nil {
+					return err
+				}
+				m.Content = raw
+			default:
+				k := string(key)
+				raw, err := s.value()
+				if err != nil {
+					return reqErr(path("."+k), err.Error())
+				}
+				m.extra = append(m.extra, member{k, raw})
+			}
+		}
+		if !hasRole {
+			return reqErr(path(".role"), "missing")
+		}
+		if !hasContent {
+			return reqErr(path(".content"), "missing")
+		}
+		m.raw = s.b[start:s.i]
+		m.origRole, m.origContent = m.Role, m.Content
+		r.Messages = append(r.Messages, m)
+	}
+	if len(r.Messages) == 0 {
+		return reqErr("messages", "empty")
+	}
+	return nil
+}
+
+// Marshal returns the request as a body to send: the input with the changes made through the
+// struct. Unchanged values are written as received (white space and escapes included); a changed
+// value is written compactly in its key's place; a field absent from the input and set through the
+// struct (MaxTokens != 0, Stream, Temperature, System, Tools) is appended at the end. A field set to
+// its absent value (nil, or Stream false when it was absent) is left out. System, Tools and Content
+// are written as they are: setting them to invalid JSON makes an invalid body. The result is a new
+// slice, owned by the caller.
+func (r *Request) Marshal() []byte {
+	n := len(r.body) + 128 + len(r.System) + len(r.Tools) + len(r.Model)
+	for i := range r.Messages {
+		if m := &r.Messages[i]; !m.unchanged() {
+			n += len(m.Content) + 64
+		}
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	key := func(k string) {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = appendQuoted(b, k)
+		b = append(b, ':')
+	}
+	seen := [fMessages + 1]bool{}
+	for _, f := range r.fields {
+		seen[f.kind] = true
+		switch f.kind {
+		case fModel:
+			key(f.key)
+			if r.Model == r.origModel {
+				b = append(b, f.raw...)
+			} else {
+				b = appendQuoted(b, r.Model)
+			}
+		case fMaxTokens:
+			key(f.key)
+			if r.MaxTokens == r.origMaxTokens {
+				b = append(b, f.raw...)
+			} else {
+				b = strconv.AppendInt(b, r.MaxTokens, 10)
+			}
+		case fStream:
+			key(f.key)
+			if r.Stream == r.origStream {
+				b = append(b, f.raw...)
+			} else {
+				b = strconv.AppendBool(b, r.Stream)
+			}
+		case fTemperature:
+			switch {
+			case r.Temperature == nil && !r.origHasTemp,
+				r.Temperature != nil && r.origHasTemp && *r.Temperature == r.origTemp:
+				key(f.key)
+				b = append(b, f.raw...)
+			case r.Temperature != nil:
+				key(f.key)
+				b = appendFloat(b, *r.Temperature)
+			}
+		case fSystem, fTools:
+			v, orig := r.System, r.origSystem
+			if f.kind == fTools {
+				v, orig = r.Tools, r.origTools
+			}
+			switch {
+			case v == nil && orig == nil:
+				key(f.key)
+				b = append(b, f.raw...) // null
+			case v != nil:
+				key(f.key)
+				b = append(b, v...)
+			}
+		case fMessages:
+			key(f.key)
+			b = r.appendMessages(b)
+		default:
+			key(f.key)
+			b = append(b, f.raw...)
+		}
+	}
+	if !seen[fModel] {
+		key("model")
+		b = appendQuoted(b, r.Model)
+	}
+	if !seen[fMaxTokens] && r.MaxTokens != 0 {
+		key("max_tokens")
+		b = strconv.AppendInt(b, r.MaxTokens, 10)
+	}
+	if !seen[fStream] && r.Stream {
+		key("stream")
+		b = append(b, "true"...)
+	}
+	if !seen[fTemperature] && r.Temperature != nil {
+		key("temperature")
+		b = appendFloat(b, *r.Temperature)
+	}
+	if !seen[fSystem] && r.System != nil {
+		key("system")
+		b = append(b, r.System...)
+	}
+	if !seen[fTools] && r.Tools != nil {
+		key("tools")
+		b = append(b, r.Tools...)
+	}
+	if !seen[fMessages] {
+		key("messages")
+		b = r.appendMessages(b)
+	}
+	return append(b, '}')
+}
+
+// appendFloat writes f as a JSON number (null for NaN and infinities, which JSON cannot hold).
+func appendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
+func (r *Request) appendMessages(b []byte) []byte {
+	b = append(b, '[')
+	for i := range r.Messages {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = r.Messages[i].appendJSON(b)
+	}
+	return append(b, ']')
+}
+
+func (m *Message) unchanged() bool {
+	return m.raw != nil && m.Role == m.origRole && bytes.Equal(m.Content, m.origContent)
+}
+
+func (m *Message) appendJSON(b []byte) []byte {
+	if m.unchanged() {
+		return append(b, m.raw...)
+	}
+	b = append(b, `{"role":`...)
+	b = appendQuoted(b, m.Role)
+	if len(m.Content) > 0 {
+		b = append(b, `,"content":`...)
+		b = append(b, m.Content...)
+	}
+	for _, e := range m.extra {
+		b = append(b, ',')
+		b = appendQuoted(b, e.key)
+		b = append(b, ':')
+		b = append(b, e.raw...)
+	}
+	return append(b, '}')
+}
+
+// Keys' hashes, for Fingerprint.
+var (
+	hkModel       = hashText("model")
+	hkMaxTokens   = hashText("max_tokens")
+	hkTemperature = hashText("temperature")
+	hkSystem      = hashText("system")
+	hkTools       = hashText("tools")
+	hkMessages    = hashText("messages")
+	hkRole        = hashText("role")
+	hkContent     = hashText("content")
+	hkType        = hashText("type")
+	hkText        = hashText("text")
+	hkTextType    = hkText // the value "text" of type
+)
+
+// Fingerprint returns a 64-bit hash of everything in the request that can change the answer: the
+// model, system, messages, tools, tool_choice, temperature, top_p, top_k, max_tokens,
+// stop_sequences, thinking and any key the package does not know, but not stream, metadata or
+// service_tier, nor cache_control on content blocks and tools (which change the cost, not the
+// answer). Values are compared as JSON values: white space, the order of object keys, string escapes
+// and the spelling of numbers (1, 1.0) do not matter, and a null top-level value is the same as an
+// absent one. Equal fingerprints mean identical requests (up to 64-bit collisions). The result is
+// never 0. It reflects the struct's current fields.
+func (r *Request) Fingerprint() uint64 {
+	var arr [64]pair
+	c := canon{pairs: arr[:0]}
+	add := func(k, v uint64) { c.pairs = append(c.pairs, pair{k, v}) }
+	add(hkModel, hashText(r.Model))
+	if r.MaxTokens != 0 || r.has(fMaxTokens) {
+		add(hkMaxTokens, hashInt(r.MaxTokens))
+	}
+	if r.Temperature != nil {
+		add(hkTemperature, hashFloat(*r.Temperature))
+	}
+	if len(r.System) > 0 && !isNull(r.System) {
+		add(hkSystem, c.hashOrRaw(r.System, modeBlocks))
+	}
+	if len(r.Tools) > 0 && !isNull(r.Tools) {
+		add(hkTools, c.hashOrRaw(r.Tools, modeBlocks))
+	}
+	msgs := newHasher(tagArray)
+	for i := range r.Messages {
+		m := &r.Messages[i]
+		base := len(c.pairs)
+		add(hkRole, hashText(m.Role))
+		if len(m.Content) > 0 {
+			add(hkContent, c.hashOrRaw(m.Content, modeBlocks))
+		}
+		for _, e := range m.extra {
+			add(hashText(e.key), c.hashOrRaw(e.raw, modePlain))
+		}
+		msgs.add(c.object(base))
+	}
+	add(hkMessages, msgs.sum())
+	for _, f := range r.fields {
+		if f.kind != fExtra || isNull(f.raw) {
+			continue
+		}
+		switch f.key {
+		case "stream", "metadata", "service_tier":
+			continue
+		}
+		add(hashText(f.key), c.hashOrRaw(f.raw, modePlain))
+	}
+	fp := c.object(0)
+	if fp == 0 {
+		fp = 1
+	}
+	return fp
+}
+
+func (r *Request) has(kind int) bool {
+	for _, f := range r.fields {
+		if f.kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// hashOrRaw is the canonical hash of raw, or, when raw is not valid JSON (set by a caller), a hash
+// of its bytes.
+func (c *canon) hashOrRaw(raw []byte, mode int) uint64 {
+	base := len(c.pairs)
+	h, err := c.hash(raw, mode)
+	if err != nil {
+		c.pairs = c.pairs[:base]
+		x := newHasher(0xbad)
+		x.write(raw)
+		return x.sum()
+	}
+	return h
+}
+
+func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
