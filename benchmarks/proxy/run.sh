@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# The latency a gateway adds in front of the Anthropic Messages API. See README.md beside this file.
+#
+# Starts the fake Messages API (fakeupstream) on a free loopback port and the gateway in front of
+# it, then for each concurrency (1 and 32) measures the same load (loadgen) straight against the
+# fake ("direct") and through the gateway, interleaved: direct, gateway, direct, gateway (ROUNDS
+# rounds), and prints a markdown table of the median round's p50 and p99 and the difference.
+#
+# Usage (from anywhere; needs Go, and curl for the readiness check of an HTTP /healthz):
+#
+#   benchmarks/proxy/run.sh                      # tarsopt serve, built from this checkout
+#   GATEWAY_CMD='my-gateway --port {PORT} --upstream {UPSTREAM}' benchmarks/proxy/run.sh
+#   UPSTREAM_ADDR=127.0.0.1:9100 GATEWAY_URL=http://127.0.0.1:4000 benchmarks/proxy/run.sh
+#
+# Environment:
+#   GATEWAY_CMD     command that starts the gateway, run with bash -c; {PORT} is replaced by a free
+#                   loopback port it must listen on, {UPSTREAM} by the fake's base URL, {CONFIG} by
+#                   GATEWAY_CONFIG, {TMP} by this run's temporary folder. Default: tarsopt serve (below).
+#   GATEWAY_URL     base URL of a gateway already running (then nothing is started for it; point it
+#                   at the fake with UPSTREAM_ADDR)
+#   GATEWAY_CONFIG  configuration file for the gateway (default: none)
+#   UPSTREAM_ADDR   loopback address of the fake (default 127.0.0.1:0, a free port)
+#   READY_PATH      path polled until the gateway answers (default /healthz; any answer but a
+#                   connection failure or a 5xx counts as up when the path does not exist)
+#   READY_TIMEOUT   seconds to wait for the gateway (default 60)
+#   CONCURRENCIES   default "1 32"
+#   N_C1, N_C32     measured requests per round at c=1 (default 500) and c=32 (default 2000); N_C<c>
+#                   for another concurrency, else N (default 2000)
+#   WARMUP          unmeasured requests before each measured round (default 100)
+#   ROUNDS          rounds per target and concurrency (default 2); each metric is the median over
+#                   them (with 2, their mean)
+#   STREAM          1: streamed requests (default 0)
+#   LOADGEN_ARGS    more loadgen flags, e.g. "-key sk-... -H 'Authorization: Bearer sk-1234'"
+#   KEEP            1: keep the temporary folder (logs, each round's JSON)
+set -euo pipefail
+set -m # every background process leads its own process group: cleanup reaches its children too
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+CONCURRENCIES=${CONCURRENCIES:-1 32}
+N=${N:-2000}
+N_C1=${N_C1:-500}
+N_C32=${N_C32:-2000}
+WARMUP=${WARMUP:-100}
+ROUNDS=${ROUNDS:-2}
+STREAM=${STREAM:-0}
+READY_PATH=${READY_PATH:-/healthz}
+READY_TIMEOUT=${READY_TIMEOUT:-60}
+UPSTREAM_ADDR=${UPSTREAM_ADDR:-127.0.0.1:0}
+GATEWAY_CONFIG=${GATEWAY_CONFIG:-}
+LOADGEN_ARGS=${LOADGEN_ARGS:-}
+
+if [[ -n $GATEWAY_CONFIG ]]; then
+	[[ -f $GATEWAY_CONFIG ]] || { echo "run.sh: GATEWAY_CONFIG: no file $GATEWAY_CONFIG" >&2; exit 1; }
+	GATEWAY_CONFIG=$(cd "$(dirname "$GATEWAY_CONFIG")" && pwd)/$(basename "$GATEWAY_CONFIG")
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/proxybench.XXXXXX")
+pids=()      # the fake and the gateway
+loadgen_pid= # the loadgen running, if any
+
+cleanup() {
+	local pid
+	if [[ -n $loadgen_pid ]]; then
+		kill -TERM -- "-$loadgen_pid" 2>/dev/null || true
+	fi
+	for pid in "${pids[@]}"; do
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if [[ ${KEEP:-0} == 1 ]]; then
+		echo "kept $work" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+die() {
+	echo "run.sh: $*" >&2
+	exit 1
+}
+
+# free_port prints a loopback TCP port nothing listens on.
+free_port() {
+	local port i
+	for i in $(seq 1 100); do
+		port=$((20000 + (RANDOM * 32768 + RANDOM + i) % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+	done
+	die "no free port found"
+}
+
+# up says whether the server at $1 answers: 200 on READY_PATH, or any answer but a 5xx (a server
+# without that path); without curl, whether its port accepts connections.
+up() {
+	local url=$1 code hostport
+	if command -v curl >/dev/null; then
+		code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url$READY_PATH" 2>/dev/null) || true
+		[[ $code == 200 ]] || [[ $code =~ ^[1-4][0-9][0-9]$ ]]
+		return
+	fi
+	hostport=${url#*://}
+	hostport=${hostport%%/*}
+	(exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}") 2>/dev/null
+}
+
+# wait_up waits until the server at $1 is up; $2, when set, is its process, which must stay alive.
+wait_up() {
+	local url=$1 pid=${2:-} deadline=$((SECONDS + READY_TIMEOUT))
+	until up "$url"; do
+		if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+			echo "--- gateway log ($work/gateway.log):" >&2
+			tail -n 30 "$work/gateway.log" >&2 || true
+			die "the gateway exited before answering at $url"
+		fi
+		((SECONDS < deadline)) || die "$url did not answer within ${READY_TIMEOUT}s"
+		sleep 0.2
+	done
+}
+
+# requests_for prints the number of measured requests at concurrency $1.
+requests_for() {
+	local var="N_C$1"
+	echo "${!var:-$N}"
+}
+
+# field prints the number of key $2 in loadgen's JSON file $1.
+field() {
+	sed -E "s/.*\"$2\":(-?[0-9.eE+-]+).*/\1/" "$1"
+}
+
+# median prints the median of the numbers on standard input.
+median() {
+	sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# median_of prints the median over the rounds of key $3 for target $1 at concurrency $2.
+median_of() {
+	local r
+	for r in $(seq 1 "$ROUNDS"); do
+		field "$work/c$2-$1-$r.json" "$3"
+	done | median
+}
+
+# total_of prints the total over the rounds of key $3 for target $1 at concurrency $2.
+total_of() {
+	local r
+	for r in $(seq 1 "$ROUNDS"); do
+		field "$work/c$2-$1-$r.json" "$3"
+	done | awk '{ s += $1 } END { print s + 0 }'
+}
+
+echo "building fakeupstream and loadgen..." >&2
+(cd "$root" && go build -o "$work/fakeupstream" ./benchmarks/proxy/fakeupstream && go build -o "$work/loadgen" ./benchmarks/proxy/loadgen)
+
+"$work/fakeupstream" -listen "$UPSTREAM_ADDR" >"$work/fake.url" 2>"$work/fake.log" &
+fake_pid=$!
+pids+=("$fake_pid")
+for _ in $(seq 1 100); do
+	[[ -s $work/fake.url ]] && break
+	kill -0 "$fake_pid" 2>/dev/null || die "fakeupstream failed: $(cat "$work/fake.log")"
+	sleep 0.1
+done
+upstream=$(head -n 1 "$work/fake.url")
+[[ $upstream == http://* ]] || die "fakeupstream printed no URL"
+
+if [[ -n ${GATEWAY_URL:-} ]]; then
+	gateway=${GATEWAY_URL%/}
+	label="$gateway (already running)"
+	wait_up "$gateway"
+else
+	port=$(free_port)
+	if [[ -n ${GATEWAY_CMD:-} ]]; then
+		cmd=$GATEWAY_CMD
+	else
+		echo "building tarsopt..." >&2
+		(cd "$root" && go build -o "$work/tarsopt" ./cmd/tarsopt)
+		# Without GATEWAY_CONFIG, tarsopt serve runs tarsopt's default configuration, which is the
+		# seed plan with its strategies on: that is the "every strategy on" case.
+		cmd="$(printf '%q' "$work/tarsopt") serve --listen 127.0.0.1:{PORT} --upstream {UPSTREAM} --data $(printf '%q' "$work/data")"
+		if [[ -n $GATEWAY_CONFIG ]]; then
+			cmd+=" --config {CONFIG}"
+		fi
+	fi
+	cmd=${cmd//\{PORT\}/$port}
+	cmd=${cmd//\{UPSTREAM\}/$upstream}
+	cmd=${cmd//\{CONFIG\}/$(printf '%q' "$GATEWAY_CONFIG")}
+	cmd=${cmd//\{TMP\}/$(printf '%q' "$work")}
+	echo "starting the gateway: $cmd" >&2
+	bash -c "$cmd" >"$work/gateway.log" 2>&1 &
+	gateway_pid=$!
+	pids+=("$gateway_pid")
+	gateway=http://127.0.0.1:$port
+	label=$cmd
+	wait_up "$gateway" "$gateway_pid"
+fi
+
+stream_flag=()
+if [[ $STREAM == 1 ]]; then
+	stream_flag=(-stream)
+fi
+# LOADGEN_ARGS is split like shell words, quotes included (it is the user's own command line).
+extra=()
+eval "extra=($LOADGEN_ARGS)"
+
+# measure runs loadgen against $2 (target $1) at concurrency $3, round $4.
+measure() {
+	local target=$1 url=$2 c=$3 r=$4 out
+	out="$work/c$c-$target-$r.json"
+	# In the background and waited for, so that a signal reaches the traps at once.
+	"$work/loadgen" -url "$url" -c "$c" -n "$(requests_for "$c")" -warmup "$WARMUP" "${stream_flag[@]}" "${extra[@]}" >"$out" 2>"$out.err" &
+	loadgen_pid=$!
+	wait "$loadgen_pid" || die "loadgen failed against $url: $(cat "$out.err")"
+	loadgen_pid=
+	if [[ -s $out.err ]]; then
+		sed "s/^/  [$target c=$c round $r] /" "$out.err" >&2
+	fi
+	echo "  $target c=$c round $r: $(cat "$out")" >&2
+	kill -0 "$fake_pid" 2>/dev/null || die "fakeupstream exited: $(cat "$work/fake.log")"
+}
+
+for c in $CONCURRENCIES; do
+	for r in $(seq 1 "$ROUNDS"); do
+		measure direct "$upstream" "$c" "$r"
+		measure gateway "$gateway" "$c" "$r"
+	done
+done
+
+echo
+echo "Gateway: $label"
+echo "Upstream: fakeupstream at $upstream; stream: $([[ $STREAM == 1 ]] && echo yes || echo no); rounds: $ROUNDS (median); warmup: $WARMUP; $(nproc 2>/dev/null || echo '?') CPUs; $(go version | cut -d' ' -f3)"
+echo
+echo "| concurrency | requests | direct p50 ms | direct p99 ms | gateway p50 ms | gateway p99 ms | added p50 ms | added p99 ms | errors direct/gateway |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for c in $CONCURRENCIES; do
+	d50=$(median_of direct "$c" p50_ms)
+	d99=$(median_of direct "$c" p99_ms)
+	g50=$(median_of gateway "$c" p50_ms)
+	g99=$(median_of gateway "$c" p99_ms)
+	de=$(total_of direct "$c" errors)
+	ge=$(total_of gateway "$c" errors)
+	awk -v c="$c" -v n="$(requests_for "$c")" -v d50="$d50" -v d99="$d99" -v g50="$g50" -v g99="$g99" -v de="$de" -v ge="$ge" \
+		'BEGIN { printf "| %s | %s | %.3f | %.3f | %.3f | %.3f | %+.3f | %+.3f | %s/%s |\n", c, n, d50, d99, g50, g99, g50 - d50, g99 - d99, de, ge }'
+done
+for c in $CONCURRENCIES; do
+	de=$(total_of direct "$c" errors)
+	ge=$(total_of gateway "$c" errors)
+	if ((de + ge > 0)); then
+		echo
+		echo "WARNING: at c=$c, $de direct and $ge gateway requests failed (over all rounds; see the lines above the table):"
+		echo "the percentiles are over the requests that succeeded, so the figures of that row are not comparable."
+	fi
+done
