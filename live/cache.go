@@ -83,6 +83,41 @@ func (s *Server) dropBodies() {
 	}
 }
 
+// adopt tells the response cache stage about an answer found in the store (restored after a
+// restart, or stored by another proxy sharing the store), as if it had just been observed; it
+// reports whether the stage keeps it (false when it is past its TTL).
+func (s *Server) adopt(h entryHeader, fp uint64, now int64) bool {
+	qt, _ := traces.ParseQueryType(h.QueryType)
+	c := &strategies.Call{}
+	c.Rec = traces.Record{Time: time.Unix(0, h.At).UTC(), Tenant: h.Tenant, Model: h.Model, QueryType: qt, Fingerprint: fp}
+	c.Rec.Set(traces.FieldFingerprint)
+	c.Rec.Set(traces.FieldTemperature) // stored answers were deterministic when the settings ask for that
+	c.Begin(0)
+	o := strategies.Outcome{OK: true, P: 1, Done: h.At, Output: h.Output}
+	s.drv.mu.Lock()
+	defer s.drv.mu.Unlock()
+	s.drv.cache.Observe(now, c, &o)
+	return s.drv.cache.LastStored()
+}
+
+// syncShared, with a store shared by several proxies, looks a cacheable call up in the store
+// before the stack runs: an answer another proxy stored becomes known to this proxy's stage, which
+// then serves it. (The stage's own bookkeeping, and so its eviction, stays per proxy.)
+func (s *Server) syncShared(ctx context.Context, c *strategies.Call) {
+	if !s.shared || s.drv.cache == nil || !s.drv.cache.Cacheable(&c.Rec) {
+		return
+	}
+	b, ok, err := s.cacheStore.Get(ctx, storeKey(c.Rec.Tenant, c.OrigModel, c.Rec.Fingerprint))
+	if err != nil || !ok {
+		return
+	}
+	h, _, err := decodeEntry(b)
+	if err != nil || h.Tenant != c.Rec.Tenant || h.Model != c.OrigModel {
+		return
+	}
+	s.adopt(h, c.Rec.Fingerprint, s.o.Now().UnixNano())
+}
+
 // restoreCache puts the answers the store holds back into the response cache stage, oldest
 // first, as if they had just been observed; those past their TTL are left out (and deleted).
 func (s *Server) restoreCache(ctx context.Context) error {
@@ -115,18 +150,7 @@ func (s *Server) restoreCache(ctx context.Context) error {
 	slices.SortStableFunc(ents, func(a, b ent) int { return int(min(max(a.h.At-b.h.At, -1), 1)) })
 	now := s.o.Now().UnixNano()
 	for _, e := range ents {
-		qt, _ := traces.ParseQueryType(e.h.QueryType)
-		c := &strategies.Call{}
-		c.Rec = traces.Record{Time: time.Unix(0, e.h.At).UTC(), Tenant: e.h.Tenant, Model: e.h.Model, QueryType: qt, Fingerprint: e.fp}
-		c.Rec.Set(traces.FieldFingerprint)
-		c.Rec.Set(traces.FieldTemperature) // stored answers were deterministic when the settings ask for that
-		c.Begin(0)
-		o := strategies.Outcome{OK: true, P: 1, Done: e.h.At, Output: e.h.Output}
-		s.drv.mu.Lock()
-		s.drv.cache.Observe(now, c, &o)
-		stored := s.drv.cache.LastStored()
-		s.drv.mu.Unlock()
-		if !stored {
+		if !s.adopt(e.h, e.fp, now) {
 			bad = append(bad, e.key)
 		}
 	}

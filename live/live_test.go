@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/prometheus/common/expfmt"
@@ -473,4 +474,27 @@ func grep(b []byte, s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// Two proxies sharing a Redis store share the cache: an answer one stored is a hit at the other,
+// for the same tenant only.
+func TestRedisSharedCache(t *testing.T) {
+	mr := miniredis.RunT(t)
+	url := "redis://" + mr.Addr() + "/0"
+	p1 := start(t, cfgWith(t), func(o *live.Options) { o.Store = url })
+	p2 := start(t, cfgWith(t), func(o *live.Options) { o.Store = url })
+	body := `{"model":"claude-sonnet-4-5","max_tokens":32,"temperature":0,"messages":[{"role":"user","content":"shared?"}]}`
+	if r, _ := p1.post(keyA, body); r.Header.Get("X-Tarsopt-Cache") != "miss" {
+		t.Fatalf("first call: %q", r.Header.Get("X-Tarsopt-Cache"))
+	}
+	time.Sleep(50 * time.Millisecond) // the body's write is grouped
+	if r, _ := p2.post(keyA, body); r.Header.Get("X-Tarsopt-Cache") != "hit" {
+		t.Errorf("same tenant at the other proxy: %q, want hit", r.Header.Get("X-Tarsopt-Cache"))
+	}
+	if r, _ := p2.post(keyB, body); r.Header.Get("X-Tarsopt-Cache") != "miss" {
+		t.Errorf("other tenant at the other proxy: %q, want miss", r.Header.Get("X-Tarsopt-Cache"))
+	}
+	if n := len(p2.fake.Requests()); n != 1 {
+		t.Errorf("second proxy's upstream saw %d calls, want 1", n)
+	}
 }

@@ -205,6 +205,7 @@ func (s *Server) execute(ctx context.Context, x *exchange, w http.ResponseWriter
 	c := x.c
 	s.flights.Store(c, x.fl)
 	defer s.flights.Delete(c)
+	s.syncShared(ctx, c)
 	from := 0
 	for {
 		st := s.drv.advance(s.o.Now().UnixNano(), c, from)

@@ -91,6 +91,7 @@ type Server struct {
 	jobs       *jobs
 
 	cascade    bool   // the router retries failed routed calls on a stronger model
+	shared     bool   // the store is shared with other proxies (Redis)
 	keepTurns  int    // the pruner's keep_turns, when the pruner is on
 	cacheTTL   string // the prompt cache's TTL ("5m" or "1h"), when it is on
 	cacheBPs   int    // the prompt cache's breakpoints
@@ -178,6 +179,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.cacheStore = store.NewBatched(s.store, 5*time.Millisecond)
+	s.shared = strings.HasPrefix(o.Store, "redis://") || strings.HasPrefix(o.Store, "rediss://")
 	if s.rec, err = openRecorder(o.DataDir, traces.Meta{Source: "live:tarsopt-serve", BlockSize: o.BlockTokens,
 		Description: "calls recorded by tarsopt serve, in the order they completed"}, o.RotateBytes); err != nil {
 		s.store.Close()

@@ -14,7 +14,7 @@ var ErrIncomplete = errors.New("wire: stream incomplete: no message_stop")
 
 // Accumulator rebuilds, from the events of a streamed Messages response, the Message JSON that the
 // non-streaming API would have returned. Feed it every event with Add, in order; it copies what it
-// keeps. The zero value is ready to use.
+// keeps. The zero value is ready to use; it is not safe for concurrent use.
 type Accumulator struct {
 	started, stopped bool
 	msg              []member // the message of message_start, then message_delta's delta merged in

@@ -1,15 +1,3 @@
-// Package wire reads and rewrites Anthropic Messages API requests, responses and server-sent event
-// streams, for the live proxy.
-//
-// A request is parsed once (ParseRequest) into a Request whose main fields are Go values and whose
-// other top-level keys are kept verbatim, in order; Marshal writes it back. The package's own JSON
-// scanner validates what it reads and hashes values without decoding them into Go maps, so that
-// parsing, fingerprinting, estimating and re-encoding a 20 KB request takes tens of microseconds.
-//
-// Token counts here are estimates, the same everywhere in the package: one token per four
-// characters of the text a model reads (characters are UTF-8 bytes of the decoded text, the unit
-// internal/fakeapi uses), rounded up per prompt part, plus a flat ImageTokens per image or document.
-// See Request.Tokens for what text counts.
 package wire
 
 import (
@@ -27,6 +15,7 @@ type RequestError struct {
 	Reason string
 }
 
+// Error returns "field: reason", such as `messages[2].role: want "user" or "assistant"`.
 func (e *RequestError) Error() string { return e.Field + ": " + e.Reason }
 
 func reqErr(field, reason string) error { return &RequestError{field, reason} }
@@ -71,7 +60,9 @@ type field struct {
 }
 
 // Request is a parsed POST /v1/messages body. The exported fields may be changed; Marshal writes
-// them back. Every other top-level key is kept verbatim, in its place.
+// them back. Every other top-level key is kept verbatim, in its place. The methods that only read
+// (Fingerprint, Tokens, PrefixHashes, Marshal) may run concurrently; Prune and AddCacheControl
+// change the request.
 type Request struct {
 	// Model is the model name. Required.
 	Model string
@@ -119,6 +110,7 @@ func ParseRequest(body []byte) (*Request, error) {
 	s.i++
 	var scratch []byte
 	seen := [fMessages + 1]bool{}
+	var keys map[string]bool // the keys seen, once there are many
 	for first := true; ; first = false {
 		key, more, err := s.objectNext(first, &scratch)
 		if err != nil {
@@ -145,10 +137,23 @@ func ParseRequest(body []byte) (*Request, error) {
 			kind = fMessages
 		}
 		name := string(key)
-		for _, f := range r.fields {
-			if f.key == name {
+		if len(r.fields) < 16 {
+			for _, f := range r.fields {
+				if f.key == name {
+					return nil, reqErr(name, "duplicate key")
+				}
+			}
+		} else {
+			if keys == nil {
+				keys = make(map[string]bool, 32)
+				for _, f := range r.fields {
+					keys[f.key] = true
+				}
+			}
+			if keys[name] {
 				return nil, reqErr(name, "duplicate key")
 			}
+			keys[name] = true
 		}
 		s.ws()
 		start := s.i
@@ -284,6 +289,7 @@ func (r *Request) parseField(s *scanner, kind int, name string) error {
 		default:
 			return reqErr(name, "not an array")
 		}
+		raw = raw[:len(raw):len(raw)] // an append by the caller must not write into the body
 		if kind == fSystem {
 			r.System, r.origSystem = raw, raw
 		} else {
@@ -399,7 +405,7 @@ func (r *Request) parseMessages(s *scanner) error {
 				if err != nil {
 					return err
 				}
-				m.Content = raw
+				m.Content = raw[:len(raw):len(raw)]
 			default:
 				k := string(key)
 				raw, err := s.value()

@@ -31,6 +31,14 @@ func mustParse(t testing.TB, body string) *Request {
 	return r
 }
 
+var manyKeys = func() string {
+	var b strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&b, `"k%d":%d,`, i, i)
+	}
+	return b.String()
+}()
+
 func TestParseRequestErrors(t *testing.T) {
 	const msgs = `"messages":[{"role":"user","content":"hi"}]`
 	tests := []struct {
@@ -64,6 +72,7 @@ func TestParseRequestErrors(t *testing.T) {
 		{`{"model":"m","system":["x"],` + msgs + `}`, `system[0]: not an object`},
 		{`{"model":"m","tools":{},` + msgs + `}`, `tools: not an array`},
 		{`{"model":"m","model":"n",` + msgs + `}`, `model: duplicate key`},
+		{`{"model":"m",` + manyKeys + `"k7":1,` + msgs + `}`, `k7: duplicate key`},
 		{`{"model":"m","top_p":01,` + msgs + `}`, `body: malformed JSON at byte 22: want ',' or '}'`},
 		{`{"model":"m","x":[1,],` + msgs + `}`, `x: malformed JSON at byte 20: unexpected ']'`},
 		{`{"model":"m","x":"a` + "\x01" + `",` + msgs + `}`, `x: malformed JSON at byte 19: control character in string`},
@@ -119,6 +128,16 @@ func TestParseRequestFields(t *testing.T) {
 	out := r.Marshal()
 	if !sameJSON(t, out, []byte(in)) {
 		t.Errorf("Marshal = %s, want the equivalent of %s", out, in)
+	}
+}
+
+func TestAppendDoesNotWriteTheBody(t *testing.T) {
+	r := mustParse(t, `{"model":"m","system":"s","messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}],"x":1}`)
+	r.Messages[0].Content = append(r.Messages[0].Content[:1], `zzzzzzzzzzzzz"`...)
+	r.System = append(r.System[:1], `yyyyyy"`...)
+	want := `{"model":"m","system":"yyyyyy","messages":[{"role":"user","content":"zzzzzzzzzzzzz"},{"role":"assistant","content":"b"}],"x":1}`
+	if got := string(r.Marshal()); got != want {
+		t.Errorf("Marshal after appends:\n got %s\nwant %s", got, want)
 	}
 }
 
@@ -215,6 +234,20 @@ func TestFingerprint(t *testing.T) {
 			t.Errorf("Fingerprint(%s) = Fingerprint(%s)", s, prev)
 		}
 		seen[got] = s
+	}
+	// Escapes are compared by what they stand for.
+	esc := [][2]string{
+		{`"a\nb\u001fc"`, `"a\u000ab\u001Fc"`},
+		{`"a/b\"c\\d\te"`, `"a\/b\u0022c\u005cd\u0009e"`},
+		{`[{"type":"text","text":"x"}]`, `[{"typ\u0065":"text","\u0074ext":"x"}]`},
+		{`[{"type":"text","text":"x"}]`, `[{"type":"text","text":"x","c\u0061che_control":{"type":"ephemeral"}}]`},
+	}
+	for _, e := range esc {
+		a := mustParse(t, `{"model":"m","messages":[{"role":"user","content":`+e[0]+`}]}`).Fingerprint()
+		b := mustParse(t, `{"model":"m","messages":[{"role":"user","content":`+e[1]+`}]}`).Fingerprint()
+		if a != b {
+			t.Errorf("content %s and %s have different fingerprints", e[0], e[1])
+		}
 	}
 	// Changes through the struct count; a repeated nested key keeps its last value.
 	r := mustParse(t, base)

@@ -214,6 +214,7 @@ type APIError struct {
 	Message string // error.message
 }
 
+// Error returns "anthropic: TYPE (STATUS): MESSAGE".
 func (e *APIError) Error() string {
 	s := "anthropic: " + e.Type
 	if e.Status != 0 {

@@ -103,9 +103,8 @@ func (r *Request) PrefixHashes(blockTokens int) []uint64 {
 		return nil
 	}
 	size := int64(blockTokens) * CharsPerToken
-	total := r.Tokens().Total() // to size the result
 	p := &prefixer{size: size, h: newHasher(0)}
-	p.out = make([]uint64, 0, min(MaxPrefixBlocks, total/int64(blockTokens)+1))
+	p.out = make([]uint64, 0, min(MaxPrefixBlocks, int64(len(r.body))/size+1))
 	w := walker{p: p}
 	w.mark(0x7001)
 	w.tools(r.Tools)
