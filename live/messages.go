@@ -133,7 +133,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, http.StatusUnauthorized, "authentication_error", "tarsopt serve: an x-api-key or Authorization: Bearer header is required")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxBodyBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.o.MaxBodyBytes), r.ContentLength, s.o.MaxBodyBytes)
 	if err != nil {
 		bodyError(w, err)
 		return
@@ -189,7 +189,8 @@ func (s *Server) newExchange(body []byte, h http.Header, key string, arrival tim
 		rec.Complexity = strategies.Complexity(&rec)
 	}
 	rec.Set(traces.FieldComplexity)
-	x := &exchange{key: key, header: h.Clone(), req: req, arrival: arrival, orig: rec.Clone()}
+	// h is the client request's (or the job's own): it outlives the exchange, so it is not copied.
+	x := &exchange{key: key, header: h, req: req, arrival: arrival, orig: rec.Clone()}
 	x.c = &strategies.Call{Rec: rec}
 	x.c.Begin(strategies.KeyOf(&x.c.Rec, 0))
 	x.fl = &flight{done: make(chan struct{})}
@@ -407,12 +408,12 @@ func (s *Server) send(ctx context.Context, x *exchange, w http.ResponseWriter) (
 	}
 	defer resp.Body.Close()
 	if !stream || resp.StatusCode != http.StatusOK {
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+		b, err := readBody(resp.Body, resp.ContentLength, maxAnswerBytes)
 		if err != nil {
 			st, kind, msg := upstreamStatus(err)
 			return s.failed(x, w, st, kind, msg)
 		}
-		res := &result{status: resp.StatusCode, body: b, done: s.o.Now(), header: resp.Header.Clone()}
+		res := &result{status: resp.StatusCode, body: b, done: s.o.Now(), header: resp.Header}
 		res.ttft = res.done.Sub(x.sendAt)
 		if resp.StatusCode == http.StatusOK {
 			rp, err := wire.ParseResponse(b)

@@ -26,7 +26,7 @@ var hopHeaders = map[string]bool{
 // and betas, the SDK's own), leaving out hop-by-hop headers and the proxy's x-tarsopt-* hints.
 func copyRequestHeaders(dst, src http.Header) {
 	for k, vs := range src {
-		if hopHeaders[k] || strings.HasPrefix(strings.ToLower(k), "x-tarsopt-") {
+		if hopHeaders[k] || (len(k) >= 10 && strings.EqualFold(k[:10], "x-tarsopt-")) {
 			continue
 		}
 		dst[k] = append([]string(nil), vs...)
@@ -98,6 +98,23 @@ func (s *Server) passThrough(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// maxAnswerBytes bounds an upstream answer the proxy reads whole.
+const maxAnswerBytes = 256 << 20
+
+// readBody reads r whole, into one allocation when the length is known, refusing more than limit
+// bytes.
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	if length < 0 || length > limit {
+		return io.ReadAll(io.LimitReader(r, limit))
+	}
+	b := make([]byte, length, length+1)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	// Anything after Content-Length is the transport's to refuse; a short read is an error above.
+	return b, nil
 }
 
 // bodyError answers a request whose body could not be read.

@@ -339,6 +339,7 @@ func (r *Request) parseMessages(s *scanner) error {
 	}
 	s.i++
 	var scratch []byte
+	r.Messages = make([]Message, 0, 16)
 	for i, first := 0, true; ; i, first = i+1, false {
 		more, err := s.arrayNext(first)
 		if err != nil {
