@@ -464,6 +464,19 @@ func TestRollbackTrigger(t *testing.T) {
 	if to := resp.Header.Get("X-Tarsopt-Model-To"); to != "claude-haiku-4-5" {
 		t.Errorf("router back on, but the call went to %q", to)
 	}
+	// What SIGHUP does: every strategy back on.
+	p.srv.ReEnable("test")
+	resp, err = http.Get(p.ts.URL + "/admin/strategies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	for _, s := range st.Strategies {
+		if !s.On {
+			t.Errorf("%s still off after ReEnable", s.Name)
+		}
+	}
 }
 
 func grep(b []byte, s string) string {

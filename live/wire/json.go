@@ -371,6 +371,17 @@ func (s *scanner) strFast() ([]byte, bool, error) {
 	}
 }
 
+// decodedLen returns the length of the decoded text of raw, the string str just read.
+func (s *scanner) decodedLen(raw []byte, escaped bool) int {
+	switch {
+	case !escaped:
+		return len(raw)
+	case s.trusted && !s.odd:
+		return len(raw) - s.esc
+	}
+	return unescapedLen(raw, true)
+}
+
 // skipFast skips a value without validating it.
 func (s *scanner) skipFast() error {
 	depth := 0

@@ -200,13 +200,13 @@ func (w *walker) writeString(s string) {
 	}
 }
 
-// str counts a JSON string's decoded text (raw is its content between the quotes).
-func (w *walker) str(raw []byte, esc bool) {
+// span counts a JSON string's decoded text.
+func (w *walker) span(sp span) {
 	if w.p == nil {
-		w.chars += int64(unescapedLen(raw, esc))
+		w.chars += int64(sp.n)
 		return
 	}
-	writeUnescaped(raw, esc, w.write)
+	writeUnescaped(sp.raw, sp.esc, w.write)
 }
 
 // json counts a JSON value's text without white space.
@@ -341,7 +341,7 @@ func (w *walker) content(raw []byte, depth int) {
 		v, esc, err := s.str()
 		if err == nil {
 			w.mark(hkTextType)
-			w.str(v, esc)
+			w.span(span{v, esc, true, s.decodedLen(v, esc)})
 		}
 		w.other++
 	case '[':
@@ -376,6 +376,7 @@ type span struct {
 	raw []byte
 	esc bool
 	ok  bool
+	n   int // length of the decoded text
 }
 
 // blockFields are the members of a content block that the walkers read.
@@ -431,7 +432,7 @@ func readBlockAt(s *scanner, scratch *[]byte) (f blockFields, ok bool) {
 			if err != nil {
 				return f, false
 			}
-			*dst = span{v, esc, true}
+			*dst = span{v, esc, true, s.decodedLen(v, esc)}
 			continue
 		}
 		v, err := s.value()
@@ -485,16 +486,16 @@ func (w *walker) block(f *blockFields, raw []byte, depth int) {
 	}
 	switch {
 	case string(t) == "text":
-		w.str(f.text.raw, f.text.esc)
+		w.span(f.text)
 	case string(t) == "thinking":
-		w.str(f.thinking.raw, f.thinking.esc)
+		w.span(f.thinking)
 	case string(t) == "redacted_thinking":
-		w.str(f.data.raw, f.data.esc)
+		w.span(f.data)
 	case isToolUse(t):
 		if f.id.ok {
 			w.mark(hashRawString(f.id.raw, f.id.esc))
 		}
-		w.str(f.name.raw, f.name.esc)
+		w.span(f.name)
 		if f.input != nil {
 			w.json(f.input)
 		}
@@ -508,7 +509,7 @@ func (w *walker) block(f *blockFields, raw []byte, depth int) {
 		switch {
 		case f.contentStr.ok:
 			w.mark(hkTextType)
-			w.str(f.contentStr.raw, f.contentStr.esc)
+			w.span(f.contentStr)
 		case f.content != nil && depth < 8:
 			w.content(f.content, depth+1)
 		}
@@ -533,7 +534,7 @@ func (w *walker) genericValue(s *scanner, depth int) {
 	case '"':
 		v, esc, err := s.str()
 		if err == nil {
-			w.str(v, esc)
+			w.span(span{v, esc, true, s.decodedLen(v, esc)})
 		}
 	case '{':
 		s.i++
