@@ -103,17 +103,23 @@ func (s *Server) passThrough(w http.ResponseWriter, r *http.Request) {
 // maxAnswerBytes bounds an upstream answer the proxy reads whole.
 const maxAnswerBytes = 256 << 20
 
-// readBody reads r whole, into one allocation when the length is known, refusing more than limit
-// bytes.
+// readBody reads r whole, into one allocation when the length is known; more than limit bytes is
+// an *http.MaxBytesError.
 func readBody(r io.Reader, length, limit int64) ([]byte, error) {
-	if length < 0 || length > limit {
-		return io.ReadAll(io.LimitReader(r, limit))
+	if length > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
 	}
-	b := make([]byte, length, length+1)
+	if length < 0 {
+		b, err := io.ReadAll(io.LimitReader(r, limit+1))
+		if err == nil && int64(len(b)) > limit {
+			err = &http.MaxBytesError{Limit: limit}
+		}
+		return b, err
+	}
+	b := make([]byte, length)
 	if _, err := io.ReadFull(r, b); err != nil {
 		return nil, err
 	}
-	// Anything after Content-Length is the transport's to refuse; a short read is an error above.
 	return b, nil
 }
 
