@@ -112,7 +112,7 @@ func (a *Accumulator) Add(ev Event) error {
 			if key == "usage" {
 				a.usage = mergeMembers(a.usage, v)
 			}
-			a.msg = append(a.msg, member{key, bytes.Clone(v)})
+			a.msg = append(a.msg, member{key: key, raw: bytes.Clone(v)})
 		})
 	case "content_block_start":
 		i, ok := jsonInt(index)
@@ -127,26 +127,35 @@ func (a *Accumulator) Add(ev Event) error {
 		if b.stopped {
 			return errors.New("wire: content_block_delta after content_block_stop")
 		}
-		var dtyp []byte
-		fields := map[string][]byte{}
+		var dtyp, text, thinking, signature, partial, citation []byte
 		forMembers(delta, func(key string, v []byte) {
-			if key == "type" {
+			switch key {
+			case "type":
 				dtyp = v
+			case "text":
+				text = v
+			case "thinking":
+				thinking = v
+			case "signature":
+				signature = v
+			case "partial_json":
+				partial = v
+			case "citation":
+				citation = v
 			}
-			fields[key] = v
 		})
 		switch jsonString(dtyp) {
 		case "text_delta":
-			b.appendStr("text", fields["text"])
+			b.appendStr("text", text)
 		case "thinking_delta":
-			b.appendStr("thinking", fields["thinking"])
+			b.appendStr("thinking", thinking)
 		case "signature_delta":
-			b.appendStr("signature", fields["signature"])
+			b.appendStr("signature", signature)
 		case "input_json_delta":
-			b.input = append(b.input, jsonString(fields["partial_json"])...)
+			b.appendStr("", partial)
 		case "citations_delta":
-			if c := fields["citation"]; c != nil {
-				b.citations = append(b.citations, bytes.Clone(c))
+			if citation != nil {
+				b.citations = append(b.citations, bytes.Clone(citation))
 			}
 		}
 	case "content_block_stop":
@@ -166,8 +175,17 @@ func (a *Accumulator) Add(ev Event) error {
 }
 
 // appendStr appends a delta's string to the block's key, starting from the value the block started
-// with.
+// with; key "" is the partial JSON of the input.
 func (b *accBlock) appendStr(key string, raw []byte) {
+	if key == "" {
+		s := scanner{b: raw}
+		if s.peek() == '"' {
+			if v, _, err := s.str(); err == nil {
+				b.input = appendUnescaped(b.input, v)
+			}
+		}
+		return
+	}
 	if b.strs == nil {
 		b.strs = map[string][]byte{}
 	}
@@ -207,7 +225,7 @@ func setMember(ms []member, key string, v []byte) []member {
 			return ms
 		}
 	}
-	return append(ms, member{key, v})
+	return append(ms, member{key: key, raw: v})
 }
 
 // Started reports whether message_start was seen.
@@ -368,7 +386,7 @@ func WriteEvents(w io.Writer, message []byte) error {
 		return fmt.Errorf("wire: message: %w", err)
 	}
 	var msg []member
-	forMembers(message, func(key string, v []byte) { msg = append(msg, member{key, v}) })
+	forMembers(message, func(key string, v []byte) { msg = append(msg, member{key: key, raw: v}) })
 	var content, usage, stopReason, stopSeq []byte
 	for _, m := range msg {
 		switch m.key {
@@ -409,7 +427,7 @@ func WriteEvents(w io.Writer, message []byte) error {
 			m.raw = str("null")
 		case "usage":
 			var u []member
-			forMembers(m.raw, func(key string, v []byte) { u = append(u, member{key, v}) })
+			forMembers(m.raw, func(key string, v []byte) { u = append(u, member{key: key, raw: v}) })
 			u = setMember(u, "output_tokens", strconv.AppendInt(nil, min(out, 1), 10))
 			m.raw = appendObject(nil, u)
 		}
@@ -471,7 +489,7 @@ func memberOf(raw []byte, key string) []byte {
 // asked.
 func writeBlock(event func(string, ...[]byte), idx string, blk []byte, ping bool) {
 	var ms []member
-	forMembers(blk, func(key string, v []byte) { ms = append(ms, member{key, v}) })
+	forMembers(blk, func(key string, v []byte) { ms = append(ms, member{key: key, raw: v}) })
 	typ := jsonString(memberOf(blk, "type"))
 	type delta struct {
 		kind, key string

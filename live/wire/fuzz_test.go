@@ -15,6 +15,7 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte(`{"model":"m","system":"s","tools":[{"name":"a"}],"messages":[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"a","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"r"}]}]}]}`))
 	f.Add([]byte(`{"model":"m","x":{"k":1,"k":2},"stream":null,"temperature":null,"messages":[{"role":"assistant","content":"a","extra":[1]}]}`))
 	f.Add(realisticRequest(2000))
+	f.Add([]byte("{\"model\":\"0\",\"\xf7\":{},\"messages\":[{\"role\":\"user\",\"content\":[]}]}")) // a key that is not UTF-8
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := ParseRequest(body)
 		if err != nil {

@@ -39,6 +39,7 @@ type scanner struct {
 	b       []byte
 	i       int
 	trusted bool
+	last    int  // offset of the opening quote of the last string read
 	esc     int  // escapes in the last string a trusted scanner read
 	odd     bool // whether one of them is not \" \\ \n \r \t
 }
@@ -275,6 +276,7 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 	if s.i >= len(s.b) || s.b[s.i] != '"' {
 		return nil, false, s.errf("want a string")
 	}
+	s.last = s.i
 	if s.trusted {
 		return s.strFast()
 	}
@@ -336,8 +338,19 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 func (s *scanner) strFast() ([]byte, bool, error) {
 	b := s.b
 	start := s.i + 1
-	i := start
 	s.esc, s.odd = 0, false
+	// Most strings have no escapes: two byte searches settle them.
+	q := bytes.IndexByte(b[start:], '"')
+	if q < 0 {
+		s.i = len(b)
+		return nil, false, s.errf("")
+	}
+	j := bytes.IndexByte(b[start:start+q], '\\')
+	if j < 0 {
+		s.i = start + q + 1
+		return b[start : start+q], false, nil
+	}
+	i := start + j
 	for {
 		for ; i+8 <= len(b); i += 8 {
 			x := binary.LittleEndian.Uint64(b[i:])

@@ -37,8 +37,9 @@ type Message struct {
 
 // member is an object member: a key and its raw JSON value.
 type member struct {
-	key string
-	raw []byte
+	key  string
+	raw  []byte
+	kraw []byte // the key as written, quotes included; nil to quote key
 }
 
 // Kinds of top-level fields.
@@ -54,7 +55,8 @@ const (
 )
 
 type field struct {
-	key  string
+	key  string // decoded
+	kraw []byte // the key as written, quotes included
 	raw  []byte
 	kind int
 }
@@ -119,6 +121,8 @@ func ParseRequest(body []byte) (*Request, error) {
 		if !more {
 			break
 		}
+		kraw := s.b[s.last:s.i]
+		kraw = kraw[:bytes.LastIndexByte(kraw, '"')+1]
 		kind := fExtra
 		switch string(key) {
 		case "model":
@@ -161,7 +165,7 @@ func ParseRequest(body []byte) (*Request, error) {
 			return nil, err
 		}
 		seen[kind] = true
-		r.fields = append(r.fields, field{key: name, raw: s.b[start:s.i], kind: kind})
+		r.fields = append(r.fields, field{key: name, kraw: kraw, raw: s.b[start:s.i], kind: kind})
 	}
 	if err := s.end(); err != nil {
 		return nil, reqErr("body", err.Error())
@@ -367,6 +371,8 @@ func (r *Request) parseMessages(s *scanner) error {
 			if !more {
 				break
 			}
+			kraw := s.b[s.last:s.i]
+			kraw = kraw[:bytes.LastIndexByte(kraw, '"')+1]
 			switch string(key) {
 			case "role":
 				if hasRole {
@@ -413,7 +419,7 @@ func (r *Request) parseMessages(s *scanner) error {
 				if err != nil {
 					return reqErr(path("."+k), err.Error())
 				}
-				m.extra = append(m.extra, member{k, raw})
+				m.extra = append(m.extra, member{k, raw, kraw})
 			}
 		}
 		if !hasRole {
@@ -455,26 +461,34 @@ func (r *Request) Marshal() []byte {
 		b = appendQuoted(b, k)
 		b = append(b, ':')
 	}
+	rawKey := func(f *field) {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, f.kraw...)
+		b = append(b, ':')
+	}
 	seen := [fMessages + 1]bool{}
-	for _, f := range r.fields {
+	for i := range r.fields {
+		f := r.fields[i]
 		seen[f.kind] = true
 		switch f.kind {
 		case fModel:
-			key(f.key)
+			rawKey(&f)
 			if r.Model == r.origModel {
 				b = append(b, f.raw...)
 			} else {
 				b = appendQuoted(b, r.Model)
 			}
 		case fMaxTokens:
-			key(f.key)
+			rawKey(&f)
 			if r.MaxTokens == r.origMaxTokens {
 				b = append(b, f.raw...)
 			} else {
 				b = strconv.AppendInt(b, r.MaxTokens, 10)
 			}
 		case fStream:
-			key(f.key)
+			rawKey(&f)
 			if r.Stream == r.origStream {
 				b = append(b, f.raw...)
 			} else {
@@ -484,10 +498,10 @@ func (r *Request) Marshal() []byte {
 			switch {
 			case r.Temperature == nil && !r.origHasTemp,
 				r.Temperature != nil && r.origHasTemp && *r.Temperature == r.origTemp:
-				key(f.key)
+				rawKey(&f)
 				b = append(b, f.raw...)
 			case r.Temperature != nil:
-				key(f.key)
+				rawKey(&f)
 				b = appendFloat(b, *r.Temperature)
 			}
 		case fSystem, fTools:
@@ -497,17 +511,17 @@ func (r *Request) Marshal() []byte {
 			}
 			switch {
 			case v == nil && orig == nil:
-				key(f.key)
+				rawKey(&f)
 				b = append(b, f.raw...) // null
 			case v != nil:
-				key(f.key)
+				rawKey(&f)
 				b = append(b, v...)
 			}
 		case fMessages:
-			key(f.key)
+			rawKey(&f)
 			b = r.appendMessages(b)
 		default:
-			key(f.key)
+			rawKey(&f)
 			b = append(b, f.raw...)
 		}
 	}
@@ -577,7 +591,11 @@ func (m *Message) appendJSON(b []byte) []byte {
 	}
 	for _, e := range m.extra {
 		b = append(b, ',')
-		b = appendQuoted(b, e.key)
+		if e.kraw != nil {
+			b = append(b, e.kraw...)
+		} else {
+			b = appendQuoted(b, e.key)
+		}
 		b = append(b, ':')
 		b = append(b, e.raw...)
 	}
@@ -604,8 +622,9 @@ var (
 // stop_sequences, thinking and any key the package does not know, but not stream, metadata or
 // service_tier, nor cache_control on content blocks and tools (which change the cost, not the
 // answer). Values are compared as JSON values: white space, the order of object keys, string escapes
-// and the spelling of numbers (1, 1.0) do not matter, and a null top-level value is the same as an
-// absent one. Equal fingerprints mean identical requests (up to 64-bit collisions). The result is
+// and the spelling of numbers (1, 1.0) do not matter, a null top-level value is the same as an
+// absent one, and string content (of system, a message or a tool result) is the same as one text
+// block holding it. Equal fingerprints mean identical requests (up to 64-bit collisions). The result is
 // never 0. It reflects the struct's current fields.
 func (r *Request) Fingerprint() uint64 {
 	var arr [64]pair

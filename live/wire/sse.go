@@ -45,7 +45,7 @@ type EventReader struct {
 
 // NewEventReader returns a reader of the events of r.
 func NewEventReader(r io.Reader) *EventReader {
-	return &EventReader{r: r, buf: make([]byte, 32<<10)}
+	return &EventReader{r: r, buf: make([]byte, 4<<10)}
 }
 
 // line returns the next line with its ending, valid until the next call, and the length of its
