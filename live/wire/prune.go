@@ -20,6 +20,11 @@ import (
 // the latest one it may cut at, removing as much as the rules allow. When the limits already hold,
 // or no cut is possible, it changes nothing and returns 0.
 //
+// An agent's history is mostly one long loop of tool_use and tool_result messages after one human
+// message, which no turn boundary can cut. When the limits still do not hold after the cut by
+// turns, Prune also removes the oldest whole tool exchanges after the first remaining message
+// (see pruneLoop): the message that set the task stays, and so do the latest exchanges.
+//
 // The error reports content that Prune cannot read (set through the struct to invalid JSON); the
 // request is then unchanged.
 func (r *Request) Prune(keepTurns int, keepTokens int64) (removed int64, err error) {
@@ -86,6 +91,11 @@ func (r *Request) Prune(keepTurns int, keepTokens int64) (removed int64, err err
 	if ok(0) {
 		return 0, nil
 	}
+	defer func() {
+		if err == nil {
+			removed += r.pruneLoop(keepTokens)
+		}
+	}()
 	cut := -1
 	for k := 1; k <= hist; k++ {
 		if valid[k] && ok(k) {
@@ -142,4 +152,82 @@ func toolIDs(content []byte) (uses, results []string) {
 			results = append(results, string(appendUnescaped(nil, f.toolID.raw)))
 		}
 	}
+}
+
+// pruneLoop removes messages[1:k] for the smallest k that brings the history within the limits
+// (or, when none does, the largest k allowed): messages[0] (the task) stays, messages[k] must be
+// an assistant message (so that the conversation still alternates), and every tool_use/tool_result
+// pair lies wholly inside or wholly outside the removed range. Only the token limit applies here
+// (turns are human turns, and a loop is one). It returns the estimated tokens removed.
+func (r *Request) pruneLoop(keepTokens int64) int64 {
+	n := len(r.Messages)
+	hist := n - 1
+	if hist < 3 || keepTokens < 0 {
+		return 0
+	}
+	tok := make([]int64, n)
+	useAt := map[string]int{}
+	type pair struct{ use, result int }
+	var results []pair
+	resultIDs := map[int][]string{}
+	for i := range r.Messages {
+		m := &r.Messages[i]
+		tok[i] = messageTokens(m)
+		uses, res := toolIDs(m.Content)
+		for _, id := range uses {
+			useAt[id] = i
+		}
+		resultIDs[i] = res
+	}
+	for j, ids := range resultIDs {
+		for _, id := range ids {
+			if i, ok := useAt[id]; ok && i != j {
+				results = append(results, pair{i, j})
+			}
+		}
+	}
+	// Kept history for a cut at k: messages[0] and messages[k:hist].
+	keptToks := make([]int64, n+1)
+	for k := hist - 1; k >= 1; k-- {
+		keptToks[k] = keptToks[k+1] + tok[k]
+	}
+	within := func(k int) bool { return keptToks[k]+tok[0] <= keepTokens }
+	if within(1) {
+		return 0
+	}
+	valid := func(k int) bool {
+		if r.Messages[k].Role != "assistant" {
+			return false
+		}
+		for _, p := range results {
+			if (p.use >= 1 && p.use < k) != (p.result >= 1 && p.result < k) {
+				return false
+			}
+		}
+		return true
+	}
+	cut := -1
+	for k := 2; k < hist; k++ {
+		if valid(k) && within(k) {
+			cut = k
+			break
+		}
+	}
+	if cut < 0 {
+		for k := hist - 1; k >= 2; k-- {
+			if valid(k) {
+				cut = k
+				break
+			}
+		}
+	}
+	if cut < 0 {
+		return 0
+	}
+	var removed int64
+	for _, t := range tok[1:cut] {
+		removed += t
+	}
+	r.Messages = append(r.Messages[:1], r.Messages[cut:]...)
+	return removed
 }
