@@ -73,6 +73,8 @@ type Server struct {
 	unrecorded bool
 	n          int
 	turnaround time.Duration
+	latencyLo  time.Duration // every answer's wait before it starts: uniform in [latencyLo, latencyHi]
+	latencyHi  time.Duration
 	batches    []*batch // in creation order
 	nbatch     int
 }
@@ -150,6 +152,35 @@ func (s *Server) KeepRequests(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.unrecorded = !on
+}
+
+// SetLatency makes every answer to POST /v1/messages wait before it starts (the model's time to
+// its first token), as a real upstream does: a time drawn uniformly from [lo, hi] by a hash of the
+// request's number (deterministic, and spread so that concurrent clients do not move in
+// lockstep). 0, the default, answers at once. A fault's Delay adds to it.
+//
+// Every answer to POST /v1/messages carries X-Fake-Service-Us: the microseconds the fake spent on
+// it from receiving its headers to writing its answer's headers (its latency included), so that a
+// client can subtract the upstream's own time from what it measured.
+func (s *Server) SetLatency(lo, hi time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latencyLo, s.latencyHi = lo, max(hi, lo)
+}
+
+// latencyOf returns the latency of request number n.
+func (s *Server) latencyOf(n int) time.Duration {
+	s.mu.Lock()
+	lo, hi := s.latencyLo, s.latencyHi
+	s.mu.Unlock()
+	if hi <= lo {
+		return lo
+	}
+	h := uint64(n)*0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019
+	h ^= h >> 31
+	h *= 0xBF58476D1CE4E5B9
+	h ^= h >> 29
+	return lo + time.Duration(h%uint64(hi-lo+1))
 }
 
 // SetBatchTurnaround sets how long a batch created from now on stays in progress: it ends at the
@@ -300,15 +331,20 @@ func (f Fault) failure() (int, string, string) {
 }
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	f, n := s.nextFault()
-	if f.Delay > 0 && !sleep(r, f.Delay) {
+	if d := f.Delay + s.latencyOf(n); d > 0 && !sleep(r, d) {
 		return
+	}
+	setService := func() { // just before the headers go
+		w.Header().Set("X-Fake-Service-Us", strconv.FormatInt(time.Since(start).Microseconds(), 10))
 	}
 	if f.Status != 0 {
 		if f.RetryAfter != "" {
 			w.Header().Set("Retry-After", f.RetryAfter)
 		}
 		status, kind, msg := f.failure()
+		setService()
 		writeError(w, status, kind, msg)
 		return
 	}
@@ -322,11 +358,13 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("request-id", fmt.Sprintf("req_fake_%06d", n))
 	if !q.Stream {
 		w.Header().Set("Content-Type", "application/json")
+		setService()
 		json.NewEncoder(w).Encode(q.message(id))
 		return
 	}
 	in := q.inputTokens()
 	txt, out := q.answer()
+	setService()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	flusher, _ := w.(http.Flusher)

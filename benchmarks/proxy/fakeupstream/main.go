@@ -21,6 +21,8 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "loopback `address` to listen on (port 0 picks a free one)")
 	turnaround := flag.Duration("batch-turnaround", 0, "how long a message batch stays in progress (0: it ends at the first GET)")
+	latency := flag.Duration("latency", 0, "how long every answer waits before it starts, as a model's time to first token (0: at once)")
+	jitter := flag.Duration("latency-jitter", 0, "spread the latency uniformly over [latency-jitter, latency+jitter], per request")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "fakeupstream: unexpected arguments:", flag.Args())
@@ -33,6 +35,7 @@ func main() {
 	}
 	s.KeepRequests(false)
 	s.SetBatchTurnaround(*turnaround)
+	s.SetLatency(max(*latency-*jitter, 0), *latency+*jitter)
 	fmt.Println(s.URL())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
