@@ -4,7 +4,17 @@
 # Starts the fake Messages API (fakeupstream) on a free loopback port and the gateway in front of
 # it, then for each concurrency (1 and 32) measures the same load (loadgen) straight against the
 # fake ("direct") and through the gateway, interleaved: direct, gateway, direct, gateway (ROUNDS
-# rounds), and prints a markdown table of the median round's p50 and p99 and the difference.
+# rounds), and prints a markdown table of the median round's p50 and p99 and the difference, and
+# the difference of the time outside the upstream (each request's latency less the fake's own time,
+# which it reports in the X-Fake-Service-Us header of every answer and a gateway passes on).
+#
+# The fake waits UPSTREAM_LATENCY +- UPSTREAM_JITTER (default 50ms +- 25ms) before each answer, as a
+# model's time to first token: with an upstream that answers at once, concurrency 32 saturates a
+# small machine's cores with the three processes (loadgen, gateway, fake) and the figures measure
+# that contention, not the gateway, while a real model takes hundreds of milliseconds and leaves
+# the cores idle most of the time. UPSTREAM_LATENCY=0 UPSTREAM_JITTER=0 gives that saturation
+# measurement instead. The "outside" columns remove the fake's own (jittered) time from each
+# request, so that the added latency is not buried in the upstream's spread.
 #
 # Usage (from anywhere; needs Go, and curl for the readiness check of an HTTP /healthz):
 #
@@ -20,11 +30,15 @@
 #                   at the fake with UPSTREAM_ADDR)
 #   GATEWAY_CONFIG  configuration file for the gateway (default: none)
 #   UPSTREAM_ADDR   loopback address of the fake (default 127.0.0.1:0, a free port)
+#   UPSTREAM_LATENCY, UPSTREAM_JITTER
+#                   the fake's wait before each answer, drawn uniformly per request from
+#                   [LATENCY-JITTER, LATENCY+JITTER] (Go durations; default 50ms and 25ms; 0 and 0:
+#                   it answers at once, which at c=32 measures a saturated machine)
 #   READY_PATH      path polled until the gateway answers (default /healthz; any answer but a
 #                   connection failure or a 5xx counts as up when the path does not exist)
 #   READY_TIMEOUT   seconds to wait for the gateway (default 60)
 #   CONCURRENCIES   default "1 32"
-#   N_C1, N_C32     measured requests per round at c=1 (default 500) and c=32 (default 2000); N_C<c>
+#   N_C1, N_C32     measured requests per round at c=1 (default 200) and c=32 (default 2000); N_C<c>
 #                   for another concurrency, else N (default 2000)
 #   WARMUP          unmeasured requests before each measured round (default 100)
 #   ROUNDS          rounds per target and concurrency (default 2); each metric is the median over
@@ -40,7 +54,7 @@ root=$(cd "$here/../.." && pwd)
 
 CONCURRENCIES=${CONCURRENCIES:-1 32}
 N=${N:-2000}
-N_C1=${N_C1:-500}
+N_C1=${N_C1:-200}
 N_C32=${N_C32:-2000}
 WARMUP=${WARMUP:-100}
 ROUNDS=${ROUNDS:-2}
@@ -48,6 +62,8 @@ STREAM=${STREAM:-0}
 READY_PATH=${READY_PATH:-/healthz}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
 UPSTREAM_ADDR=${UPSTREAM_ADDR:-127.0.0.1:0}
+UPSTREAM_LATENCY=${UPSTREAM_LATENCY:-50ms}
+UPSTREAM_JITTER=${UPSTREAM_JITTER:-25ms}
 GATEWAY_CONFIG=${GATEWAY_CONFIG:-}
 LOADGEN_ARGS=${LOADGEN_ARGS:-}
 
@@ -133,12 +149,13 @@ requests_for() {
 	echo "${!var:-$N}"
 }
 
-# field prints the number of key $2 in loadgen's JSON file $1.
+# field prints the number of key $2 in loadgen's JSON file $1; nothing when the key is absent or
+# not a number (null).
 field() {
-	sed -E "s/.*\"$2\":(-?[0-9.eE+-]+).*/\1/" "$1"
+	sed -nE "s/.*\"$2\":(-?[0-9.eE+-]+).*/\1/p" "$1"
 }
 
-# median prints the median of the numbers on standard input.
+# median prints the median of the numbers on standard input, or nan when there are none.
 median() {
 	sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
@@ -162,7 +179,7 @@ total_of() {
 echo "building fakeupstream and loadgen..." >&2
 (cd "$root" && go build -o "$work/fakeupstream" ./benchmarks/proxy/fakeupstream && go build -o "$work/loadgen" ./benchmarks/proxy/loadgen)
 
-"$work/fakeupstream" -listen "$UPSTREAM_ADDR" >"$work/fake.url" 2>"$work/fake.log" &
+"$work/fakeupstream" -listen "$UPSTREAM_ADDR" -latency "$UPSTREAM_LATENCY" -latency-jitter "$UPSTREAM_JITTER" >"$work/fake.url" 2>"$work/fake.log" &
 fake_pid=$!
 pids+=("$fake_pid")
 for _ in $(seq 1 100); do
@@ -237,20 +254,40 @@ done
 
 echo
 echo "Gateway: $label"
-echo "Upstream: fakeupstream at $upstream; stream: $([[ $STREAM == 1 ]] && echo yes || echo no); rounds: $ROUNDS (median); warmup: $WARMUP; $(nproc 2>/dev/null || echo '?') CPUs; $(go version | cut -d' ' -f3)"
+echo "Upstream: fakeupstream at $upstream, latency $UPSTREAM_LATENCY +- $UPSTREAM_JITTER; stream: $([[ $STREAM == 1 ]] && echo yes || echo no); rounds: $ROUNDS (median); warmup: $WARMUP; $(nproc 2>/dev/null || echo '?') CPUs; $(go version | cut -d' ' -f3)"
 echo
-echo "| concurrency | requests | direct p50 ms | direct p99 ms | gateway p50 ms | gateway p99 ms | added p50 ms | added p99 ms | errors direct/gateway |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| concurrency | requests | direct p50 ms | direct p99 ms | gateway p50 ms | gateway p99 ms | added p50 ms | added p99 ms | added outside p50 ms | added outside p99 ms | errors direct/gateway |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+no_outside=()
 for c in $CONCURRENCIES; do
 	d50=$(median_of direct "$c" p50_ms)
 	d99=$(median_of direct "$c" p99_ms)
 	g50=$(median_of gateway "$c" p50_ms)
 	g99=$(median_of gateway "$c" p99_ms)
+	# Medians over the rounds whose answers carried X-Fake-Service-Us; nan when none did.
+	do50=$(median_of direct "$c" outside_p50_ms)
+	do99=$(median_of direct "$c" outside_p99_ms)
+	go50=$(median_of gateway "$c" outside_p50_ms)
+	go99=$(median_of gateway "$c" outside_p99_ms)
+	if [[ $do50 == nan ]]; then
+		no_outside+=("direct at c=$c")
+	fi
+	if [[ $go50 == nan ]]; then
+		no_outside+=("gateway at c=$c")
+	fi
 	de=$(total_of direct "$c" errors)
 	ge=$(total_of gateway "$c" errors)
-	awk -v c="$c" -v n="$(requests_for "$c")" -v d50="$d50" -v d99="$d99" -v g50="$g50" -v g99="$g99" -v de="$de" -v ge="$ge" \
-		'BEGIN { printf "| %s | %s | %.3f | %.3f | %.3f | %.3f | %+.3f | %+.3f | %s/%s |\n", c, n, d50, d99, g50, g99, g50 - d50, g99 - d99, de, ge }'
+	awk -v c="$c" -v n="$(requests_for "$c")" -v d50="$d50" -v d99="$d99" -v g50="$g50" -v g99="$g99" \
+		-v do50="$do50" -v do99="$do99" -v go50="$go50" -v go99="$go99" -v de="$de" -v ge="$ge" '
+		function diff(g, d) { return (g == "nan" || d == "nan") ? "n/a" : sprintf("%+.3f", g - d) }
+		BEGIN { printf "| %s | %s | %.3f | %.3f | %.3f | %.3f | %+.3f | %+.3f | %s | %s | %s/%s |\n", c, n, d50, d99, g50, g99, g50 - d50, g99 - d99, diff(go50, do50), diff(go99, do99), de, ge }'
 done
+if ((${#no_outside[@]} > 0)); then
+	echo
+	echo "NOTE: no answer carried X-Fake-Service-Us: $(printf '%s, ' "${no_outside[@]}" | sed 's/, $//')."
+	echo "The added outside figures need it on both sides, so they are n/a there (a gateway that drops the"
+	echo "upstream's response headers, or an upstream other than fakeupstream)."
+fi
 for c in $CONCURRENCIES; do
 	de=$(total_of direct "$c" errors)
 	ge=$(total_of gateway "$c" errors)

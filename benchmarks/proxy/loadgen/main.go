@@ -13,12 +13,22 @@
 // It first sends -warmup requests (not measured), then -n requests from -c workers, each timed
 // from sending the request to reading the last byte of the answer. It prints one JSON object:
 //
-//	{"url":..., "c":32, "n":2000, "errors":0, "p50_ms":..., "p90_ms":..., "p99_ms":..., "max_ms":..., "rps":...}
+//	{"url":..., "c":32, "n":2000, "errors":0, "p50_ms":..., "p90_ms":..., "p99_ms":..., "max_ms":..., "rps":...,
+//	 "outside_p50_ms":..., "outside_p99_ms":...}
 //
 // errors counts the measured requests that failed: transport errors (refused, reset, timeout),
 // answers other than 200, and streams that end without message_stop. The percentiles are over the
 // requests that succeeded; rps is n over the wall time of the measured phase. A breakdown of the
 // errors goes to standard error. The exit status is 0 when the run completed, errors or not.
+//
+// outside_p50_ms and outside_p99_ms are the percentiles of the time each successful request spent
+// outside the upstream: its latency less the X-Fake-Service-Us header of its answer, the
+// microseconds the fake upstream (fakeupstream) spent on it, its simulated model latency included.
+// A gateway passes the upstream's headers on, so through a gateway this is the gateway's own time
+// plus the hops, free of the upstream's (jittered) time. A streamed answer carries the header on
+// its head; its time outside includes reading the stream. The percentiles are over the answers
+// that carried the header; without any (another upstream, or a gateway that drops the header)
+// both are omitted.
 package main
 
 import (
@@ -110,6 +120,20 @@ type result struct {
 	P99    float64 `json:"p99_ms"`
 	Max    float64 `json:"max_ms"`
 	RPS    float64 `json:"rps"`
+	// Time outside the upstream (latency less X-Fake-Service-Us); nil when no answer carried it.
+	OutsideP50 *float64 `json:"outside_p50_ms,omitempty"`
+	OutsideP99 *float64 `json:"outside_p99_ms,omitempty"`
+}
+
+// serviceHeader is the header in which the fake upstream reports the microseconds it spent on an
+// answer, its simulated latency included.
+const serviceHeader = "X-Fake-Service-Us"
+
+// sample is the outcome of one successful request.
+type sample struct {
+	latency time.Duration // from sending the request to reading the last byte of the answer
+	outside time.Duration // latency less the upstream's own time, when hasOut
+	hasOut  bool          // the answer carried serviceHeader
 }
 
 func main() {
@@ -167,24 +191,43 @@ func main() {
 	g := &gen{client: client, url: endpoint, header: hdr, parts: parts, nonce: hex.EncodeToString(nonce), stream: *stream}
 
 	g.run(*warmup, *c, nil) // warm connections, caches of the gateway's own, the Go runtimes
-	lat := make([]time.Duration, *n)
+	samples := make([]sample, *n)
+	failed := make([]bool, *n)
 	errs := &errorCounts{kinds: map[string]int{}}
 	start := time.Now()
-	g.run(*n, *c, func(i int, d time.Duration, err error) {
+	g.run(*n, *c, func(i int, s sample, err error) {
 		if err != nil {
 			errs.add(err)
-			lat[i] = -1
+			failed[i] = true
 			return
 		}
-		lat[i] = d
+		samples[i] = s
 	})
 	wall := time.Since(start)
 
-	ok := slices.DeleteFunc(lat, func(d time.Duration) bool { return d < 0 })
+	var ok, outside []time.Duration
+	for i, s := range samples {
+		if failed[i] {
+			continue
+		}
+		ok = append(ok, s.latency)
+		if s.hasOut {
+			outside = append(outside, s.outside)
+		}
+	}
 	slices.Sort(ok)
+	slices.Sort(outside)
 	res := result{URL: *base, C: *c, N: *n, Errors: errs.total, RPS: round(float64(*n) / wall.Seconds())}
 	if len(ok) > 0 {
 		res.P50, res.P90, res.P99, res.Max = pct(ok, 0.50), pct(ok, 0.90), pct(ok, 0.99), ms(ok[len(ok)-1])
+	}
+	if len(outside) > 0 {
+		p50, p99 := pct(outside, 0.50), pct(outside, 0.99)
+		res.OutsideP50, res.OutsideP99 = &p50, &p99
+		if len(outside) < len(ok) {
+			fmt.Fprintf(os.Stderr, "loadgen: warning: only %d of %d answers carried %s: the outside percentiles are over those\n",
+				len(outside), len(ok), serviceHeader)
+		}
 	}
 	errs.report()
 	out, _ := json.Marshal(res)
@@ -223,8 +266,8 @@ type gen struct {
 	seq    atomic.Int64 // numbers the requests of the whole run, warmup included
 }
 
-// run sends n requests from c workers; done, when set, gets each one's index, latency and error.
-func (g *gen) run(n, c int, done func(int, time.Duration, error)) {
+// run sends n requests from c workers; done, when set, gets each one's index, sample and error.
+func (g *gen) run(n, c int, done func(int, sample, error)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(c, n) {
@@ -236,9 +279,9 @@ func (g *gen) run(n, c int, done func(int, time.Duration, error)) {
 				if i >= n {
 					return
 				}
-				d, err := g.one()
+				s, err := g.one()
 				if done != nil {
-					done(i, d, err)
+					done(i, s, err)
 				}
 			}
 		}()
@@ -247,31 +290,37 @@ func (g *gen) run(n, c int, done func(int, time.Duration, error)) {
 }
 
 // one sends a request and reads its answer to the end.
-func (g *gen) one() (time.Duration, error) {
+func (g *gen) one() (sample, error) {
 	token := []byte(g.nonce + "-" + strconv.FormatInt(g.seq.Add(1), 10))
 	body := bytes.Join(g.parts, token)
 	req, err := http.NewRequest(http.MethodPost, g.url, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return sample{}, err
 	}
 	req.Header = g.header.Clone()
 	start := time.Now()
 	resp, err := g.client.Do(req)
 	if err != nil {
-		return 0, transportError{err}
+		return sample{}, transportError{err}
 	}
 	data, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	d := time.Since(start)
+	s := sample{latency: time.Since(start)}
 	switch {
 	case err != nil:
-		return 0, transportError{err}
+		return sample{}, transportError{err}
 	case resp.StatusCode != http.StatusOK:
-		return 0, statusError{resp.StatusCode, data}
+		return sample{}, statusError{resp.StatusCode, data}
 	case g.stream && !bytes.Contains(data, []byte("message_stop")):
-		return 0, errors.New("stream ended without message_stop")
+		return sample{}, errors.New("stream ended without message_stop")
 	}
-	return d, nil
+	// The header is on the answer's head, streamed or not; a malformed value counts as absent.
+	if v := resp.Header.Get(serviceHeader); v != "" {
+		if us, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && us >= 0 {
+			s.outside, s.hasOut = s.latency-time.Duration(us)*time.Microsecond, true
+		}
+	}
+	return s, nil
 }
 
 type transportError struct{ err error }
