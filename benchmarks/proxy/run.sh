@@ -46,6 +46,10 @@
 #   STREAM          1: streamed requests (default 0)
 #   LOADGEN_ARGS    more loadgen flags, e.g. "-key sk-... -H 'Authorization: Bearer sk-1234'"
 #   KEEP            1: keep the temporary folder (logs, each round's JSON)
+#   PIN             "HARNESS_CPUS:GATEWAY_CPUS", e.g. "0:1": run loadgen and the fake on the first
+#                   CPU list and the gateway on the second (taskset), so the gateway has cores of its
+#                   own as it would in a deployment, where the client and the API are elsewhere;
+#                   without it the three processes share every core (default: not pinned)
 set -euo pipefail
 set -m # every background process leads its own process group: cleanup reaches its children too
 
@@ -178,8 +182,16 @@ total_of() {
 
 echo "building fakeupstream and loadgen..." >&2
 (cd "$root" && go build -o "$work/fakeupstream" ./benchmarks/proxy/fakeupstream && go build -o "$work/loadgen" ./benchmarks/proxy/loadgen)
+harness=()
+gateway_pin=""
+if [[ -n ${PIN:-} ]]; then
+	command -v taskset >/dev/null || { echo "run.sh: PIN needs taskset (util-linux)" >&2; exit 1; }
+	[[ $PIN == *:* ]] || { echo "run.sh: PIN: want HARNESS_CPUS:GATEWAY_CPUS, such as 0:1" >&2; exit 1; }
+	harness=(taskset -c "${PIN%%:*}")
+	gateway_pin="taskset -c ${PIN#*:} "
+fi
 
-"$work/fakeupstream" -listen "$UPSTREAM_ADDR" -latency "$UPSTREAM_LATENCY" -latency-jitter "$UPSTREAM_JITTER" >"$work/fake.url" 2>"$work/fake.log" &
+"${harness[@]}" "$work/fakeupstream" -listen "$UPSTREAM_ADDR" -latency "$UPSTREAM_LATENCY" -latency-jitter "$UPSTREAM_JITTER" >"$work/fake.url" 2>"$work/fake.log" &
 fake_pid=$!
 pids+=("$fake_pid")
 for _ in $(seq 1 100); do
@@ -213,7 +225,7 @@ else
 	cmd=${cmd//\{CONFIG\}/$(printf '%q' "$GATEWAY_CONFIG")}
 	cmd=${cmd//\{TMP\}/$(printf '%q' "$work")}
 	echo "starting the gateway: $cmd" >&2
-	bash -c "$cmd" >"$work/gateway.log" 2>&1 &
+	bash -c "$gateway_pin$cmd" >"$work/gateway.log" 2>&1 &
 	gateway_pid=$!
 	pids+=("$gateway_pid")
 	gateway=http://127.0.0.1:$port
@@ -234,7 +246,7 @@ measure() {
 	local target=$1 url=$2 c=$3 r=$4 out
 	out="$work/c$c-$target-$r.json"
 	# In the background and waited for, so that a signal reaches the traps at once.
-	"$work/loadgen" -url "$url" -c "$c" -n "$(requests_for "$c")" -warmup "$WARMUP" "${stream_flag[@]}" "${extra[@]}" >"$out" 2>"$out.err" &
+	"${harness[@]}" "$work/loadgen" -url "$url" -c "$c" -n "$(requests_for "$c")" -warmup "$WARMUP" "${stream_flag[@]}" "${extra[@]}" >"$out" 2>"$out.err" &
 	loadgen_pid=$!
 	wait "$loadgen_pid" || die "loadgen failed against $url: $(cat "$out.err")"
 	loadgen_pid=
@@ -254,7 +266,7 @@ done
 
 echo
 echo "Gateway: $label"
-echo "Upstream: fakeupstream at $upstream, latency $UPSTREAM_LATENCY +- $UPSTREAM_JITTER; stream: $([[ $STREAM == 1 ]] && echo yes || echo no); rounds: $ROUNDS (median); warmup: $WARMUP; $(nproc 2>/dev/null || echo '?') CPUs; $(go version | cut -d' ' -f3)"
+echo "Upstream: fakeupstream at $upstream, latency $UPSTREAM_LATENCY +- $UPSTREAM_JITTER; stream: $([[ $STREAM == 1 ]] && echo yes || echo no); rounds: $ROUNDS (median); warmup: $WARMUP; pinned: ${PIN:-no}; $(nproc 2>/dev/null || echo '?') CPUs; $(go version | cut -d' ' -f3)"
 echo
 echo "| concurrency | requests | direct p50 ms | direct p99 ms | gateway p50 ms | gateway p99 ms | added p50 ms | added p99 ms | added outside p50 ms | added outside p99 ms | errors direct/gateway |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

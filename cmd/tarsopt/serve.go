@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -94,6 +95,13 @@ Examples:
 					if !*quiet {
 						fmt.Fprintf(stderr, time.Now().UTC().Format("2006-01-02T15:04:05Z ")+format+"\n", a...)
 					}
+				}
+				if os.Getenv("GOGC") == "" {
+					// The proxy's live heap is small (a few MiB of stage state) and every call
+					// allocates tens of KiB, so Go's default collects many times a second; each
+					// cycle's CPU lands in some call's latency. Collecting at 5× the live heap
+					// instead cut the proxy's added p99 in benchmarks/proxy runs (docs/live.md).
+					debug.SetGCPercent(400)
 				}
 				srv, err := live.New(live.Options{Upstream: *upstream, DataDir: *data, Config: cfg, Book: book,
 					Store: *storeSpec, TenantHeader: *tenantHeader, QueryType: qt, MaxBodyBytes: *maxBody,

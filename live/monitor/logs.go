@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"bufio"
 	"math"
 	"os"
 	"path/filepath"
@@ -73,19 +72,24 @@ func appendDigits(b []byte, v, n int) []byte {
 	return b
 }
 
-// logFile is one JSONL log, buffered; the Monitor's mutex guards it.
+// logFile is one JSONL log. Lines are appended to pending under the Monitor's mutex, which
+// Record holds; the file is written only by the Monitor's flusher goroutine (or by Close and
+// Reopen), outside that mutex, so that no call waits on a write to disk.
 type logFile struct {
-	path string
-	f    *os.File
-	w    *bufio.Writer
+	path    string
+	f       *os.File
+	pending []byte
+	kick    chan<- struct{} // wakes the flusher when pending passes flushBytes
 }
 
+// flushBytes is how much a log buffers before its flusher is woken early.
+const flushBytes = 64 << 10
+
 func openLog(dir, name string) (*logFile, error) {
-	l := &logFile{path: filepath.Join(dir, name)}
+	l := &logFile{path: filepath.Join(dir, name), pending: make([]byte, 0, flushBytes)}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
-	l.w = bufio.NewWriterSize(l.f, 64<<10)
 	return l, nil
 }
 
@@ -98,9 +102,10 @@ func (l *logFile) open() error {
 	return nil
 }
 
-// reopen flushes, closes and reopens the file at its path (after a log rotation moved it).
+// reopen writes what is pending, closes and reopens the file at its path (after a log rotation
+// moved it). Under both of the Monitor's mutexes.
 func (l *logFile) reopen() error {
-	err := l.w.Flush()
+	err := l.writeOut(l.take())
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}
@@ -108,30 +113,48 @@ func (l *logFile) reopen() error {
 		l.f = nil
 		return oerr
 	}
-	l.w.Reset(l.f)
 	return err
 }
 
+// write appends a line. Under the Monitor's mutex.
 func (l *logFile) write(b []byte) error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	_, err := l.w.Write(b)
-	return err
+	l.pending = append(l.pending, b...)
+	if len(l.pending) >= flushBytes && l.kick != nil {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }
 
-func (l *logFile) flush() error {
-	if l == nil || l.f == nil {
+// take hands over the pending lines. Under the Monitor's mutex.
+func (l *logFile) take() []byte {
+	if l == nil || len(l.pending) == 0 {
 		return nil
 	}
-	return l.w.Flush()
+	b := l.pending
+	l.pending = make([]byte, 0, max(flushBytes, cap(b)/2))
+	return b
+}
+
+// writeOut writes lines taken from pending. Under the Monitor's write mutex only.
+func (l *logFile) writeOut(b []byte) error {
+	if l == nil || l.f == nil || len(b) == 0 {
+		return nil
+	}
+	_, err := l.f.Write(b)
+	return err
 }
 
 func (l *logFile) close() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	err := l.w.Flush()
+	err := l.writeOut(l.take())
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}

@@ -155,8 +155,12 @@ type Monitor struct {
 	closed bool
 
 	stop, done chan struct{}
-	closeOnce  sync.Once
-	closeErr   error
+	kick       chan struct{} // a log's pending lines passed flushBytes
+	// wmu serialises the writing of taken lines to the files (the flusher, Reopen, Close), so
+	// that chunks reach a file in the order they were taken; it is taken before mu.
+	wmu       sync.Mutex
+	closeOnce sync.Once
+	closeErr  error
 }
 
 type trigger struct {
@@ -264,6 +268,10 @@ func New(o Options) (*Monitor, error) {
 				return nil, fmt.Errorf("monitor: %w", err)
 			}
 			*p.l = l
+		}
+		m.kick = make(chan struct{}, 1)
+		for _, l := range m.logs() {
+			l.kick = m.kick
 		}
 		ln := &m.ln
 		ln.start(m.now(), "start")
@@ -713,6 +721,8 @@ func (m *Monitor) Registry() *prometheus.Registry { return m.x.reg }
 // Reopen closes and reopens the log files at their paths, for log rotation (after the files were
 // moved away, typically on SIGHUP). Nothing is lost: buffered lines are flushed first.
 func (m *Monitor) Reopen() error {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -737,10 +747,14 @@ func (m *Monitor) flusher() {
 		case <-m.stop:
 			return
 		case <-tick.C:
+		case <-m.kick:
 		}
+		m.wmu.Lock()
 		m.mu.Lock()
-		for _, l := range m.logs() {
-			m.noteErr(l.flush())
+		logs := m.logs()
+		chunks := make([][]byte, len(logs))
+		for i, l := range logs {
+			chunks[i] = l.take()
 		}
 		var snap *CostsJSON
 		if m.costsDirty && time.Since(lastCosts) >= time.Minute {
@@ -749,6 +763,14 @@ func (m *Monitor) flusher() {
 			m.costsDirty = false
 		}
 		m.mu.Unlock()
+		for i, l := range logs {
+			if err := l.writeOut(chunks[i]); err != nil {
+				m.mu.Lock()
+				m.noteErr(err)
+				m.mu.Unlock()
+			}
+		}
+		m.wmu.Unlock()
 		if snap != nil {
 			lastCosts = time.Now()
 			if err := writeCosts(filepath.Join(m.dir, CostsFile), *snap); err != nil {
