@@ -76,6 +76,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./money/... ./internal/... ./traces/...
 	$(GO) test -run '^$$' -bench 'Decode|Encode|Replay' -benchtime 3x -timeout 60m ./benchmarks
 	$(GO) test -run '^$$' -bench 'MonteCarlo' -benchtime 1x -timeout 60m ./benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./live/...
+	$(GO) test -run '^$$' -bench 'Proxy/upstream=0s' -benchtime 4000x ./benchmarks
+	$(GO) test -run '^$$' -bench 'Proxy/upstream=50ms/c=32' -benchtime 6000x ./benchmarks
 
 clean:
 	rm -rf $(BIN) $(OUT)
