@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -464,17 +465,18 @@ func TestRollbackTrigger(t *testing.T) {
 	if to := resp.Header.Get("X-Tarsopt-Model-To"); to != "claude-haiku-4-5" {
 		t.Errorf("router back on, but the call went to %q", to)
 	}
-	// What SIGHUP does: every strategy back on.
-	p.srv.ReEnable("test")
+	// What SIGHUP does: the configuration read again switches every strategy it enables back on.
+	p.srv.Reload(cfgWith(t))
 	resp, err = http.Get(p.ts.URL + "/admin/strategies")
 	if err != nil {
 		t.Fatal(err)
 	}
 	json.NewDecoder(resp.Body).Decode(&st)
 	resp.Body.Close()
+	enabled := cfgWith(t).Enabled()
 	for _, s := range st.Strategies {
-		if !s.On {
-			t.Errorf("%s still off after ReEnable", s.Name)
+		if want := slices.Contains(enabled, s.Name); s.On != want {
+			t.Errorf("after the reload %s is on=%v, want %v (as the configuration says)", s.Name, s.On, want)
 		}
 	}
 }

@@ -1,12 +1,16 @@
 package live
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -158,18 +162,35 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("live: strategies.batcher.mode merge is simulation only: the proxy cannot merge client requests into one; use batch_api")
 	}
 	s := &Server{o: o, upstream: strings.TrimSuffix(o.Upstream, "/"), cfg: cfg, book: o.Book, up: cfg.Upstream, client: o.Client}
-	stages, err := cfg.Stack(strategies.Env{Book: o.Book, Upstream: cfg.Upstream, BlockSize: o.BlockTokens, Seed: cfg.Seed})
+	// Every strategy of the order is built, the disabled ones switched off, so that a reload (or
+	// the admin endpoint) can switch any of them on without losing the others' state.
+	js, err := cfg.JSON()
+	if err != nil {
+		return nil, err
+	}
+	all, err := config.Parse(js, "configuration")
+	if err != nil {
+		return nil, err
+	}
+	all.Only(cfg.Order...)
+	stages, err := all.Stack(strategies.Env{Book: o.Book, Upstream: cfg.Upstream, BlockSize: o.BlockTokens, Seed: cfg.Seed})
 	if err != nil {
 		return nil, err
 	}
 	s.drv = newDriver(stages, func() int64 { return o.Now().UnixNano() })
-	if r, ok := cfg.Strategies.Get(router.Name).(*router.Settings); ok && r.Enabled() {
+	enabled := cfg.Enabled()
+	for _, n := range s.drv.names {
+		if !slices.Contains(enabled, n) {
+			s.drv.setOff(n, true)
+		}
+	}
+	if r, ok := cfg.Strategies.Get(router.Name).(*router.Settings); ok {
 		s.cascade = r.Cascade.On
 	}
-	if p, ok := cfg.Strategies.Get(pruner.Name).(*pruner.Settings); ok && p.Enabled() {
+	if p, ok := cfg.Strategies.Get(pruner.Name).(*pruner.Settings); ok {
 		s.keepTurns = p.KeepTurns
 	}
-	if p, ok := cfg.Strategies.Get(promptcache.Name).(*promptcache.Settings); ok && p.Enabled() {
+	if p, ok := cfg.Strategies.Get(promptcache.Name).(*promptcache.Settings); ok {
 		s.cacheTTL, s.cacheBPs = p.TTL, p.Breakpoints
 		if s.cacheBPs <= 0 || s.cacheBPs > 4 {
 			s.cacheBPs = 4
@@ -186,11 +207,16 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.mon, err = monitor.New(monitor.Options{Dir: o.DataDir, Triggers: cfg.RollbackTriggers, Window: o.Window,
-		MinCalls: o.MinCalls, Strategies: cfg.Enabled(), Now: o.Now})
+		MinCalls: o.MinCalls, Strategies: s.drv.names, Now: o.Now})
 	if err != nil {
 		s.rec.Close()
 		s.store.Close()
 		return nil, err
+	}
+	for _, n := range s.drv.names {
+		if s.drv.isOff(n) {
+			s.mon.SetEnabled(n, false, "disabled in the configuration")
+		}
 	}
 	if err := s.restoreCache(context.Background()); err != nil {
 		o.Logf("live: restoring the response cache: %v", err)
@@ -261,15 +287,41 @@ func tenantHash(key string) string {
 	return "k-" + hex.EncodeToString(h[:8])
 }
 
-// ReEnable switches every strategy a rollback switched off back on (what SIGHUP does).
-func (s *Server) ReEnable(reason string) {
-	for _, n := range s.cfg.Enabled() {
-		if s.drv.isOff(n) {
-			s.drv.setOff(n, false)
-			s.mon.SetEnabled(n, true, reason)
-			s.o.Logf("live: %s switched back on (%s)", n, reason)
+// Reload applies a configuration read again (what serve does on SIGHUP): each strategy is switched
+// on or off as cfg says, so a strategy a rollback switched off comes back on when cfg enables it.
+// Changed settings and rollback triggers need a restart (the stages' state would be lost); Reload
+// logs each one it leaves as it was.
+func (s *Server) Reload(cfg *config.Config) {
+	enabled := cfg.Enabled()
+	for _, n := range s.drv.names {
+		on := slices.Contains(enabled, n)
+		if s.drv.isOff(n) == on {
+			s.drv.setOff(n, !on)
+			s.mon.SetEnabled(n, on, "reload")
+			s.o.Logf("live: reload: %s switched %s", n, map[bool]string{true: "on", false: "off"}[on])
+		}
+		if !sameSettings(s.cfg.Strategies.Get(n), cfg.Strategies.Get(n)) {
+			s.o.Logf("live: reload: strategies.%s settings changed: restart tarsopt serve to apply them", n)
 		}
 	}
+	a, _ := json.Marshal(s.cfg.RollbackTriggers)
+	b, _ := json.Marshal(cfg.RollbackTriggers)
+	if !bytes.Equal(a, b) {
+		s.o.Logf("live: reload: rollback_triggers changed: restart tarsopt serve to apply them")
+	}
+}
+
+// sameSettings reports whether two strategy settings agree in everything but enabled.
+func sameSettings(a, b strategies.Settings) bool {
+	strip := func(x strategies.Settings) map[string]any {
+		var m map[string]any
+		if j, err := json.Marshal(x); err == nil {
+			json.Unmarshal(j, &m)
+		}
+		delete(m, "enabled")
+		return m
+	}
+	return reflect.DeepEqual(strip(a), strip(b))
 }
 
 // Close finishes: it waits for the calls in flight (the HTTP server's Shutdown has stopped new

@@ -45,7 +45,8 @@ about a call; answers carry x-tarsopt-cache, x-tarsopt-model-from, x-tarsopt-mod
 x-tarsopt-pruned-tokens and more. See docs/live.md.
 
 SIGINT or SIGTERM shuts down gracefully (calls in flight finish, the trace is flushed); SIGHUP
-switches back on the strategies a rollback trigger switched off.
+reads the configuration again and switches each strategy on or off as it says (bringing back the
+strategies a rollback trigger switched off).
 
 Examples:
   tarsopt serve --data ./live
@@ -132,7 +133,7 @@ Examples:
 						return err
 					case s := <-sig:
 						if s == syscall.SIGHUP {
-							srv.ReEnable("SIGHUP")
+							reload(srv, *cfgPath, sets, logf)
 							continue
 						}
 						logf("serve: %v: shutting down, draining calls in flight (up to %v)", s, *drain)
@@ -157,4 +158,15 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// reload reads the configuration again (SIGHUP) and applies what can change without a restart.
+func reload(srv *live.Server, path string, sets setFlags, logf func(string, ...any)) {
+	cfg, err := loadConfig(path, sets)
+	if err != nil {
+		logf("serve: SIGHUP: the configuration does not load, nothing changed: %v", err)
+		return
+	}
+	logf("serve: SIGHUP: configuration reloaded")
+	srv.Reload(cfg)
 }
