@@ -16,7 +16,13 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte(`{"model":"m","x":{"k":1,"k":2},"stream":null,"temperature":null,"messages":[{"role":"assistant","content":"a","extra":[1]}]}`))
 	f.Add(realisticRequest(2000))
 	f.Add([]byte("{\"model\":\"0\",\"\xf7\":{},\"messages\":[{\"role\":\"user\",\"content\":[]}]}")) // a key that is not UTF-8
+	for _, b := range pathBodies {
+		f.Add([]byte(b))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		// The single pass, the general parse and the uncached methods agree, and fingerprints
+		// and prefix hashes are equal when the reference implementation's are.
+		checkAgainstReference(t, body)
 		r, err := ParseRequest(body)
 		if err != nil {
 			return

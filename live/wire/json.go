@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/tarsopt/tarsopt/internal/hash64"
 )
@@ -42,6 +44,7 @@ type scanner struct {
 	last    int  // offset of the opening quote of the last string read
 	esc     int  // escapes in the last string a trusted scanner read
 	odd     bool // whether one of them is not \" \\ \n \r \t
+	wsn     int  // white space skipped so far
 }
 
 // trusted returns a trusted scanner of b.
@@ -55,14 +58,20 @@ func (s *scanner) errf(msg string) error {
 }
 
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\r', '\n':
-			s.i++
-		default:
-			return
-		}
+	i := s.i
+	if i < len(s.b) && s.b[i] > ' ' {
+		return
 	}
+	for i < len(s.b) {
+		switch s.b[i] {
+		case ' ', '\t', '\r', '\n':
+			i++
+			continue
+		}
+		break
+	}
+	s.wsn += i - s.i
+	s.i = i
 }
 
 // peek skips white space and returns the next byte, or 0 at the end.
@@ -382,6 +391,123 @@ func (s *scanner) strFast() ([]byte, bool, error) {
 		}
 		i += 2
 	}
+}
+
+// Escape classes, by the byte after the backslash.
+const (
+	escBad   = iota
+	escShort // \" \\ \b \f \n \r \t: canonical
+	escSlash // \/
+	escU     // \uXXXX
+)
+
+var escClass = [256]uint8{'"': escShort, '\\': escShort, 'b': escShort, 'f': escShort, 'n': escShort,
+	'r': escShort, 't': escShort, '/': escSlash, 'u': escU}
+
+// strv reads and validates, as str does, the string whose opening quote is at s.i, and returns the
+// bounds of its raw content and whether that content is canonical (see canonicalEscapes); when it
+// is, the text is extra bytes shorter.
+func (s *scanner) strv() (start, end, extra int, canon bool, err error) {
+	b := s.b
+	s.last = s.i
+	i := s.i + 1
+	start = i
+	canon = true
+	// Eight bytes at a time: m flags the bytes that may be '"', '\\' or control characters (the
+	// lowest flag is exact, the others are checked), and one word's escapes are all handled from it.
+	for i+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q := x ^ ('"' * lows)
+		bs := x ^ ('\\' * lows)
+		m := (((q - lows) &^ q) | ((bs - lows) &^ bs) | ((x - 0x20*lows) &^ x)) & highs
+		for m != 0 {
+			k := bits.TrailingZeros64(m) >> 3
+			j := i + k
+			switch c := b[j]; {
+			case c == '"':
+				s.i = j + 1
+				return start, j, extra, canon, nil
+			case c == '\\':
+				n := 2
+				if j+1 >= len(b) {
+					s.i = len(b)
+					return 0, 0, 0, false, s.errf("")
+				}
+				switch escClass[b[j+1]] {
+				case escShort:
+					extra++
+				case escSlash:
+					canon = false
+				case escU:
+					if _, ok := hex4(b, j+2); !ok {
+						s.i = j
+						return 0, 0, 0, false, s.errf("bad \\u escape")
+					}
+					if canon && !canonU(b[j+2:j+6]) {
+						canon = false
+					}
+					extra += 5
+					n = 6
+				default:
+					s.i = j
+					return 0, 0, 0, false, s.errf("bad escape")
+				}
+				if e := k + n; e < 8 {
+					m &^= 1<<(8*e) - 1
+					continue
+				}
+				i = j + n
+				goto next
+			case c < 0x20:
+				s.i = j
+				return 0, 0, 0, false, s.errf("control character in string")
+			default:
+				m &= m - 1 // not a special byte
+			}
+		}
+		i += 8
+	next:
+	}
+	for i < len(b) {
+		switch c := b[i]; {
+		case c == '"':
+			s.i = i + 1
+			return start, i, extra, canon, nil
+		case c == '\\':
+			if i+1 >= len(b) {
+				s.i = len(b)
+				return 0, 0, 0, false, s.errf("")
+			}
+			switch escClass[b[i+1]] {
+			case escShort:
+				extra++
+				i += 2
+			case escSlash:
+				canon = false
+				i += 2
+			case escU:
+				if _, ok := hex4(b, i+2); !ok {
+					s.i = i
+					return 0, 0, 0, false, s.errf("bad \\u escape")
+				}
+				if canon && !canonU(b[i+2:i+6]) {
+					canon = false
+				}
+				extra += 5
+				i += 6
+			default:
+				s.i = i
+				return 0, 0, 0, false, s.errf("bad escape")
+			}
+		case c < 0x20:
+			s.i = i
+			return 0, 0, 0, false, s.errf("control character in string")
+		default:
+			i++
+		}
+	}
+	s.i = i
+	return 0, 0, 0, false, s.errf("")
 }
 
 // decodedLen returns the length of the decoded text of raw, the string str just read.
@@ -762,7 +888,8 @@ func forCompact(raw []byte, fn func([]byte)) int {
 
 // hasher is a streaming 64-bit hash, eight bytes per multiplication (a multiply-rotate chain, each
 // step a bijection of the state, finished by SplitMix64). Not cryptographic: it separates honest
-// inputs, it does not resist an adversary who wants a collision.
+// inputs, it does not resist an adversary who wants a collision. It hashes short inputs and lists
+// of hashes; streamHash and hashBytes hash long text.
 type hasher struct {
 	h   uint64
 	n   uint64
@@ -773,6 +900,8 @@ type hasher struct {
 const (
 	hashK1 = 0x9e3779b97f4a7c15
 	hashK2 = 0xd6e8feb86659fd93
+	hashK3 = 0xc2b2ae3d27d4eb4f
+	hashK4 = 0x165667b19e3779f9
 )
 
 func newHasher(seed uint64) hasher { return hasher{h: seed} }
@@ -804,16 +933,6 @@ func (x *hasher) add(v uint64) {
 	x.n += 8
 }
 
-func (x *hasher) writeString(s string) {
-	// Short strings only (keys, roles): copy through the buffer.
-	for len(s) > 0 {
-		var b [32]byte
-		n := copy(b[:], s)
-		x.write(b[:n])
-		s = s[n:]
-	}
-}
-
 func (x *hasher) sum() uint64 {
 	h := x.h
 	if x.bn > 0 {
@@ -824,6 +943,102 @@ func (x *hasher) sum() uint64 {
 		h = bits.RotateLeft64((h^w)*hashK2, 29)
 	}
 	return hash64.Mix(h ^ x.n*hashK1)
+}
+
+// streamHash hashes a stream of bytes cut anywhere, in four interleaved multiply-rotate chains
+// (word i of the stream goes to chain i mod 4), so that long text hashes at the multiplier's
+// throughput rather than its latency.
+type streamHash struct {
+	h     [4]uint64
+	words uint64 // words hashed
+	n     uint64 // bytes written
+	buf   uint64 // the bytes of an incomplete word, little-endian
+	bn    uint   // how many
+}
+
+func (x *streamHash) reset() { *x = streamHash{h: [4]uint64{0, hashK1, hashK3, hashK4}} }
+
+func (x *streamHash) word(w uint64) {
+	l := x.words & 3
+	x.h[l] = bits.RotateLeft64((x.h[l]^w)*hashK2, 29)
+	x.words++
+}
+
+func (x *streamHash) write(p []byte) {
+	x.n += uint64(len(p))
+	if x.bn > 0 {
+		k := min(8-x.bn, uint(len(p)))
+		if k == 0 {
+			return
+		}
+		x.buf |= loadWord(p[:k]) << (8 * x.bn)
+		x.bn += k
+		p = p[k:]
+		if x.bn < 8 {
+			return
+		}
+		x.word(x.buf)
+		x.buf, x.bn = 0, 0
+	}
+	for len(p) >= 8 && x.words&3 != 0 {
+		x.word(binary.LittleEndian.Uint64(p))
+		p = p[8:]
+	}
+	if len(p) >= 32 {
+		h0, h1, h2, h3 := x.h[0], x.h[1], x.h[2], x.h[3]
+		k := 0
+		for ; len(p) >= 32; p = p[32:] {
+			q := p[:32]
+			h0 = bits.RotateLeft64((h0^binary.LittleEndian.Uint64(q))*hashK2, 29)
+			h1 = bits.RotateLeft64((h1^binary.LittleEndian.Uint64(q[8:]))*hashK2, 29)
+			h2 = bits.RotateLeft64((h2^binary.LittleEndian.Uint64(q[16:]))*hashK2, 29)
+			h3 = bits.RotateLeft64((h3^binary.LittleEndian.Uint64(q[24:]))*hashK2, 29)
+			k++
+		}
+		x.h = [4]uint64{h0, h1, h2, h3}
+		x.words += 4 * uint64(k)
+	}
+	for len(p) >= 8 {
+		x.word(binary.LittleEndian.Uint64(p))
+		p = p[8:]
+	}
+	if len(p) > 0 {
+		x.buf, x.bn = tailWord(p), uint(len(p))
+	}
+}
+
+// loadWord returns the 1 to 8 bytes of b as a little-endian word.
+func loadWord(b []byte) uint64 {
+	if len(b) == 8 {
+		return binary.LittleEndian.Uint64(b)
+	}
+	return tailWord(b)
+}
+
+// write8 writes v as eight little-endian bytes.
+func (x *streamHash) write8(v uint64) {
+	x.n += 8
+	if x.bn == 0 {
+		x.word(v)
+		return
+	}
+	x.word(x.buf | v<<(8*x.bn))
+	x.buf = v >> (64 - 8*x.bn)
+}
+
+func (x *streamHash) sum() uint64 {
+	h := combineLanes(x.h[0], x.h[1], x.h[2], x.h[3])
+	if x.bn > 0 {
+		h = bits.RotateLeft64((h^x.buf)*hashK2, 29)
+	}
+	return hash64.Mix(h ^ x.n*hashK1)
+}
+
+// combineLanes folds four chains into one, in order (the result is mixed after).
+func combineLanes(h0, h1, h2, h3 uint64) uint64 {
+	h := bits.RotateLeft64((h0^h1)*hashK2, 29)
+	h = bits.RotateLeft64((h^h2)*hashK3, 31)
+	return bits.RotateLeft64((h^h3)*hashK4, 27)
 }
 
 // Tags that seed the hashes of JSON values of each type, so that values of different types never
@@ -839,10 +1054,30 @@ const (
 	tagFalse
 )
 
-// Strings hash by their canonical JSON encoding: the decoded text with '"', '\\', '\n', '\r' and
-// '\t' escaped by their short forms, other control characters as \u00XX, and nothing else escaped.
-// Valid JSON text without backslashes is canonical as it stands, so most strings hash without
-// being decoded.
+// Strings hash by their canonical JSON encoding: the decoded text with '"', '\\', '\b', '\f', '\n',
+// '\r' and '\t' escaped by their short forms, other control characters as \u00xx (lower-case hex),
+// and nothing else escaped, as JavaScript's JSON.stringify writes them. Valid JSON text in that form
+// is canonical as it stands, so most strings hash, and feed PrefixHashes, without being decoded.
+
+// canonU reports whether the four hex digits of a \u escape are the canonical escape of their
+// character: a control character without a short form, in lower-case hex.
+func canonU(h []byte) bool {
+	if len(h) < 4 || h[0] != '0' || h[1] != '0' {
+		return false
+	}
+	c := h[3]
+	switch h[2] {
+	case '0':
+		switch c {
+		case '8', '9', 'a', 'c', 'd':
+			return false
+		}
+	case '1':
+	default:
+		return false
+	}
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+}
 
 // canonicalEscapes reports whether every escape in a string's raw content is a canonical one.
 func canonicalEscapes(raw []byte) bool {
@@ -855,11 +1090,36 @@ func canonicalEscapes(raw []byte) bool {
 			return false
 		}
 		switch raw[j+1] {
-		case '"', '\\', 'n', 'r', 't':
+		case '"', '\\', 'b', 'f', 'n', 'r', 't':
+			raw = raw[j+2:]
+		case 'u':
+			if j+6 > len(raw) || !canonU(raw[j+2:j+6]) {
+				return false
+			}
+			raw = raw[j+6:]
 		default:
 			return false
 		}
-		raw = raw[j+2:]
+	}
+}
+
+// canonIndex returns the offset in canon, canonical raw content, at which the first need bytes of
+// its text end.
+func canonIndex(canon []byte, need int) int {
+	i, c := 0, 0
+	for {
+		j := bytes.IndexByte(canon[i:], '\\')
+		if j < 0 || c+j >= need {
+			return min(i+need-c, len(canon))
+		}
+		c += j + 1
+		i += j + 2
+		if canon[i-1] == 'u' {
+			i += 4
+		}
+		if i >= len(canon) {
+			return len(canon)
+		}
 	}
 }
 
@@ -874,6 +1134,10 @@ func appendCanonical(dst, text []byte) []byte {
 		switch c := text[j]; c {
 		case '"', '\\':
 			dst = append(dst, '\\', c)
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
 		case '\n':
 			dst = append(dst, '\\', 'n')
 		case '\r':
@@ -887,69 +1151,85 @@ func appendCanonical(dst, text []byte) []byte {
 	}
 }
 
-func hashCanonical(b []byte) uint64 { return hashBytes(tagString, b) }
+// appendCanonicalRaw appends the canonical encoding of the text of a string's raw content, and
+// returns the length of that text.
+func appendCanonicalRaw(dst, raw []byte) ([]byte, int) {
+	n := len(dst)
+	dst = appendUnescaped(dst, raw)
+	m := len(dst)
+	dst = appendCanonical(dst, dst[n:m])
+	return append(dst[:n], dst[m:]...), m - n
+}
 
-// hashBytes hashes b in one call, like hasher but two words at a time for long inputs (two
-// independent chains, which halves the latency).
+// mum multiplies a and b into 128 bits and folds them: one multiplication that mixes two words
+// (as wyhash does).
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// hashBytes hashes b in one call: up to 16 bytes with two mum, longer like hasher but four words at
+// a time (four independent chains, which quarters the latency).
 func hashBytes(seed uint64, b []byte) uint64 {
+	if len(b) <= 16 {
+		var w0, w1 uint64
+		switch {
+		case len(b) > 8:
+			w0, w1 = binary.LittleEndian.Uint64(b), loadWord(b[8:])
+		case len(b) > 0:
+			w0 = loadWord(b)
+		}
+		return mum(mum(w0^hashK1, w1^seed^hashK2)^hashK3, uint64(len(b))^hashK4)
+	}
 	h, n := seed, uint64(len(b))
 	if len(b) >= 64 {
-		h2 := seed ^ hashK1
-		for len(b) >= 16 {
-			h = bits.RotateLeft64((h^binary.LittleEndian.Uint64(b))*hashK2, 29)
-			h2 = bits.RotateLeft64((h2^binary.LittleEndian.Uint64(b[8:]))*hashK2, 29)
-			b = b[16:]
+		h1, h2, h3 := seed^hashK1, seed^hashK3, seed^hashK4
+		for ; len(b) >= 32; b = b[32:] {
+			q := b[:32]
+			h = bits.RotateLeft64((h^binary.LittleEndian.Uint64(q))*hashK2, 29)
+			h1 = bits.RotateLeft64((h1^binary.LittleEndian.Uint64(q[8:]))*hashK2, 29)
+			h2 = bits.RotateLeft64((h2^binary.LittleEndian.Uint64(q[16:]))*hashK2, 29)
+			h3 = bits.RotateLeft64((h3^binary.LittleEndian.Uint64(q[24:]))*hashK2, 29)
 		}
-		h ^= hash64.Mix(h2)
+		h = combineLanes(h, h1, h2, h3)
 	}
 	for len(b) >= 8 {
 		h = bits.RotateLeft64((h^binary.LittleEndian.Uint64(b))*hashK2, 29)
 		b = b[8:]
 	}
 	if len(b) > 0 {
-		var w uint64
-		for i := len(b) - 1; i >= 0; i-- {
-			w = w<<8 | uint64(b[i])
-		}
-		h = bits.RotateLeft64((h^w)*hashK2, 29)
+		h = bits.RotateLeft64((h^tailWord(b))*hashK2, 29)
 	}
 	return hash64.Mix(h ^ n*hashK1)
 }
 
+// tailWord returns the 1 to 7 bytes of b as a little-endian word, without a loop: overlapping
+// loads put each byte in its place.
+func tailWord(b []byte) uint64 {
+	n := len(b)
+	if n >= 4 {
+		return uint64(binary.LittleEndian.Uint32(b)) | uint64(binary.LittleEndian.Uint32(b[n-4:]))<<(8*(n-4))
+	}
+	return uint64(b[0]) | uint64(b[n>>1])<<(8*(n>>1)) | uint64(b[n-1])<<(8*(n-1))
+}
+
 // hashText hashes a Go string as a JSON string.
 func hashText(s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
-			return hashCanonical(appendCanonical(nil, []byte(s)))
-		}
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
+	if special(b) < len(b) {
+		return hashBytes(tagString, appendCanonical(nil, b))
 	}
-	x := newHasher(tagString)
-	x.writeString(s)
-	return x.sum()
+	return hashBytes(tagString, b)
 }
 
 // hashString hashes a JSON string from its raw content, decoding into *scratch when its escapes are
 // not canonical.
 func hashString(raw []byte, escaped bool, scratch *[]byte) uint64 {
 	if escaped && !canonicalEscapes(raw) {
-		text := appendUnescaped((*scratch)[:0], raw)
-		n := len(text)
-		text = appendCanonical(text, text)
-		*scratch = text
-		raw = text[n:]
+		*scratch, _ = appendCanonicalRaw((*scratch)[:0], raw)
+		raw = *scratch
 	}
-	return hashCanonical(raw)
-}
-
-// hashRawString hashes a JSON string from its raw content, decoded: a mark for PrefixHashes.
-func hashRawString(raw []byte, escaped bool) uint64 {
-	x := newHasher(tagString)
-	if !escaped {
-		x.write(raw)
-	} else {
-		writeUnescaped(raw, true, x.write)
-	}
-	return x.sum()
+	return hashBytes(tagString, raw)
 }
 
 func hashInt(v int64) uint64 { return hash64.Combine(tagInt, uint64(v)) }
@@ -966,8 +1246,28 @@ func hashFloat(f float64) uint64 {
 	return hash64.Combine(tagFloat, math.Float64bits(f))
 }
 
-// hashNumber hashes a number by its value.
+// hashNumber hashes a number (valid JSON) by its value.
 func hashNumber(raw []byte) uint64 {
+	if d := raw; len(d) > 0 && len(d) <= 18 {
+		neg := d[0] == '-'
+		if neg {
+			d = d[1:]
+		}
+		v, ok := int64(0), len(d) > 0
+		for _, c := range d {
+			if c < '0' || c > '9' {
+				ok = false
+				break
+			}
+			v = v*10 + int64(c-'0')
+		}
+		if ok {
+			if neg {
+				v = -v
+			}
+			return hashInt(v)
+		}
+	}
 	if bytes.IndexAny(raw, ".eE") < 0 {
 		if v, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
 			return hashInt(v)
@@ -987,6 +1287,55 @@ const (
 )
 
 type pair struct{ k, v uint64 }
+
+// wrapText is the hash, in modeBlocks, of string content hashing h: that of one text block
+// holding it.
+func wrapText(h uint64) uint64 {
+	x := newHasher(tagArray)
+	x.add(hash64.Mix(tagObject + pairTypeText + pairHash(hkText, h)))
+	return x.sum()
+}
+
+// pairTypeText is the pair "type": "text".
+var pairTypeText = pairHash(hkType, hkTextType)
+
+// pairHash hashes one member of an object: its key's hash and its value's.
+func pairHash(k, v uint64) uint64 { return mum(k^hashK3, v^hashK4) }
+
+// distinctObjectHash is objectHash for members whose keys are known to be distinct.
+func distinctObjectHash(ps []pair) uint64 {
+	acc := tagObject
+	for _, p := range ps {
+		acc += pairHash(p.k, p.v)
+	}
+	return hash64.Mix(acc)
+}
+
+// objectHash hashes the members ps of an object, whatever their order, a repeated key keeping its
+// last value: the sum of the members' hashes, mixed. It may reorder ps.
+func objectHash(ps []pair) uint64 {
+	acc := tagObject
+	if len(ps) <= 16 {
+	next:
+		for i, p := range ps {
+			for _, q := range ps[i+1:] {
+				if q.k == p.k {
+					continue next // a later value of the same key wins
+				}
+			}
+			acc += pairHash(p.k, p.v)
+		}
+	} else {
+		slices.SortStableFunc(ps, func(a, b pair) int { return cmp.Compare(a.k, b.k) })
+		for i, p := range ps {
+			if i+1 < len(ps) && ps[i+1].k == p.k {
+				continue
+			}
+			acc += pairHash(p.k, p.v)
+		}
+	}
+	return hash64.Mix(acc)
+}
 
 // canon computes canonical hashes of JSON values: insensitive to white space, to the order of object
 // keys (a repeated key counts once, with its last value, as encoding/json decodes it), to string
@@ -1015,11 +1364,7 @@ func (c *canon) value(s *scanner, mode, depth int) (uint64, error) {
 		h := hashString(raw, esc && s.odd, &c.scratch)
 		if mode == modeBlocks {
 			// String content is short for one text block: hash it as that block.
-			base := len(c.pairs)
-			c.pairs = append(c.pairs, pair{hkType, hkTextType}, pair{hkText, h})
-			x := newHasher(tagArray)
-			x.add(c.object(base))
-			h = x.sum()
+			h = wrapText(h)
 		}
 		return h, err
 	case '{':
@@ -1054,8 +1399,7 @@ func (c *canon) value(s *scanner, mode, depth int) (uint64, error) {
 			}
 			c.pairs = append(c.pairs, pair{k, v})
 		}
-		h := c.object(base)
-		return h, nil
+		return c.object(base), nil
 	case '[':
 		s.i++
 		sub := modePlain
@@ -1092,29 +1436,23 @@ func (c *canon) value(s *scanner, mode, depth int) (uint64, error) {
 	return hashNumber(raw), nil
 }
 
-// object hashes the pairs from base on, sorted by key hash, a repeated key keeping its last value,
-// and drops them from c.pairs.
+// object hashes the pairs from base on and drops them from c.pairs.
 func (c *canon) object(base int) uint64 {
-	ps := c.pairs[base:]
-	slices.SortStableFunc(ps, func(a, b pair) int {
-		switch {
-		case a.k < b.k:
-			return -1
-		case a.k > b.k:
-			return 1
-		}
-		return 0
-	})
-	x := newHasher(tagObject)
-	for i, p := range ps {
-		if i+1 < len(ps) && ps[i+1].k == p.k {
-			continue // a later value of the same key wins
-		}
-		x.add(p.k)
-		x.add(p.v)
-	}
+	h := objectHash(c.pairs[base:])
 	c.pairs = c.pairs[:base]
-	return x.sum()
+	return h
+}
+
+// hashOrRaw is the canonical hash of raw, or, when raw is not valid JSON (set by a caller), a hash
+// of its bytes.
+func (c *canon) hashOrRaw(raw []byte, mode int) uint64 {
+	base := len(c.pairs)
+	h, err := c.hash(raw, mode)
+	if err != nil {
+		c.pairs = c.pairs[:base]
+		return hashBytes(0xbad, raw)
+	}
+	return h
 }
 
 // errNotJSON is returned for a value that the caller set through a struct field and that is not

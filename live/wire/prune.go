@@ -43,7 +43,7 @@ func (r *Request) Prune(keepTurns int, keepTokens int64) (removed int64, err err
 	var results []result
 	for i := range r.Messages {
 		m := &r.Messages[i]
-		if len(m.Content) > 0 && !validJSON(m.Content) {
+		if len(m.Content) > 0 && m.contentCache() == nil && !validJSON(m.Content) {
 			return 0, fmt.Errorf("messages[%d].content: %w", i, errNotJSON)
 		}
 		tok[i] = messageTokens(m)

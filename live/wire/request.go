@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"sync/atomic"
 )
 
 // RequestError is a request that ParseRequest rejects: Field is the JSON path of the offending value
@@ -29,10 +30,9 @@ type Message struct {
 	// modify its bytes) to change a message.
 	Content json.RawMessage
 
-	raw         []byte   // the message object as received; nil for a message built by the caller
-	origRole    string   // Role as received
-	origContent []byte   // Content as received
-	extra       []member // other keys of the message object, verbatim
+	raw   []byte   // the message object as received; nil for a message built by the caller
+	extra []member // other keys of the message object, verbatim
+	pc    msgCache // what the parse learnt of it, with its role and content as received
 }
 
 // member is an object member: a key and its raw JSON value.
@@ -55,10 +55,12 @@ const (
 )
 
 type field struct {
-	key  string // decoded
-	kraw []byte // the key as written, quotes included
-	raw  []byte
-	kind int
+	key   string // decoded
+	kraw  []byte // the key as written, quotes included
+	raw   []byte
+	kind  int
+	khash uint64 // of an extra field: hashText(key)
+	hash  uint64 // and the canonical hash of its value
 }
 
 // Request is a parsed POST /v1/messages body. The exported fields may be changed; Marshal writes
@@ -93,7 +95,18 @@ type Request struct {
 	origHasTemp   bool
 	origSystem    []byte
 	origTools     []byte
+
+	// What the parse computed for Tokens, Fingerprint, PrefixHashes and Marshal, valid while the
+	// fields are as parsed.
+	id              uint64 // of the parse, for the messages' caches
+	st              segStore
+	toolsC, systemC partCache
+	nmsgs           int  // messages as parsed
+	compact         bool // Marshal of the request as parsed is the body
 }
+
+// parses numbers the parses, so that a message knows the request it was parsed in.
+var parses atomic.Uint64
 
 // ParseRequest parses a Messages request body. It copies body; the caller keeps ownership of it.
 // It rejects a body that is not a JSON object, that lacks model or messages, whose known fields
@@ -101,13 +114,29 @@ type Request struct {
 // assistant, or whose content is not a string or an array of objects. The error is a
 // *RequestError naming the field.
 func ParseRequest(body []byte) (*Request, error) {
-	r := &Request{body: bytes.Clone(body)}
+	b := bytes.Clone(body)
+	r := &Request{body: b, id: parses.Add(1)}
+	if r.parseFast() == nil {
+		return r, nil
+	}
+	// The single pass met an error or a case it leaves to the general path.
+	r = &Request{body: b, id: r.id}
+	if err := r.parse(); err != nil {
+		return nil, err
+	}
+	r.fillCaches()
+	return r, nil
+}
+
+// parse is ParseRequest's general path: it validates the body and reads the fields, with the
+// errors ParseRequest documents.
+func (r *Request) parse() error {
 	s := scanner{b: r.body}
 	if s.peek() != '{' {
 		if s.i >= len(s.b) {
-			return nil, reqErr("body", "empty")
+			return reqErr("body", "empty")
 		}
-		return nil, reqErr("body", "not a JSON object")
+		return reqErr("body", "not a JSON object")
 	}
 	s.i++
 	var scratch []byte
@@ -116,7 +145,7 @@ func ParseRequest(body []byte) (*Request, error) {
 	for first := true; ; first = false {
 		key, more, err := s.objectNext(first, &scratch)
 		if err != nil {
-			return nil, reqErr("body", err.Error())
+			return reqErr("body", err.Error())
 		}
 		if !more {
 			break
@@ -144,7 +173,7 @@ func ParseRequest(body []byte) (*Request, error) {
 		if len(r.fields) < 16 {
 			for _, f := range r.fields {
 				if f.key == name {
-					return nil, reqErr(name, "duplicate key")
+					return reqErr(name, "duplicate key")
 				}
 			}
 		} else {
@@ -155,28 +184,28 @@ func ParseRequest(body []byte) (*Request, error) {
 				}
 			}
 			if keys[name] {
-				return nil, reqErr(name, "duplicate key")
+				return reqErr(name, "duplicate key")
 			}
 			keys[name] = true
 		}
 		s.ws()
 		start := s.i
 		if err := r.parseField(&s, kind, name); err != nil {
-			return nil, err
+			return err
 		}
 		seen[kind] = true
 		r.fields = append(r.fields, field{key: name, kraw: kraw, raw: s.b[start:s.i], kind: kind})
 	}
 	if err := s.end(); err != nil {
-		return nil, reqErr("body", err.Error())
+		return reqErr("body", err.Error())
 	}
 	if !seen[fModel] {
-		return nil, reqErr("model", "missing")
+		return reqErr("model", "missing")
 	}
 	if !seen[fMessages] {
-		return nil, reqErr("messages", "missing")
+		return reqErr("messages", "missing")
 	}
-	return r, nil
+	return nil
 }
 
 // parseField reads the value of one top-level member.
@@ -429,7 +458,7 @@ func (r *Request) parseMessages(s *scanner) error {
 			return reqErr(path(".content"), "missing")
 		}
 		m.raw = s.b[start:s.i]
-		m.origRole, m.origContent = m.Role, m.Content
+		m.pc.setOrig(&m)
 		r.Messages = append(r.Messages, m)
 	}
 	if len(r.Messages) == 0 {
@@ -446,6 +475,9 @@ func (r *Request) parseMessages(s *scanner) error {
 // are written as they are: setting them to invalid JSON makes an invalid body. The result is a new
 // slice, owned by the caller.
 func (r *Request) Marshal() []byte {
+	if r.compact && r.unchanged() {
+		return bytes.Clone(r.body)
+	}
 	n := len(r.body) + 128 + len(r.System) + len(r.Tools) + len(r.Model)
 	for i := range r.Messages {
 		if m := &r.Messages[i]; !m.unchanged() {
@@ -556,6 +588,48 @@ func (r *Request) Marshal() []byte {
 	return append(b, '}')
 }
 
+// unchanged reports whether the fields are as parsed, so that Marshal would write the body back.
+func (r *Request) unchanged() bool {
+	if r.Model != r.origModel || r.MaxTokens != r.origMaxTokens || r.Stream != r.origStream {
+		return false
+	}
+	if r.Temperature == nil {
+		if r.origHasTemp {
+			return false
+		}
+	} else if !r.origHasTemp || *r.Temperature != r.origTemp {
+		return false
+	}
+	if !sameRaw(r.System, r.origSystem) || !sameRaw(r.Tools, r.origTools) || len(r.Messages) != r.nmsgs {
+		return false
+	}
+	for i := range r.Messages {
+		m := &r.Messages[i]
+		if m.pc.req != r.id || m.pc.idx != uint32(i) || !m.unchanged() {
+			return false
+		}
+	}
+	return true
+}
+
+// marshalsToBody reports whether Marshal of the request as parsed writes the body as it is: no
+// white space between the members of the body and between its messages.
+func (r *Request) marshalsToBody() bool {
+	n := 1 + len(r.fields)
+	for _, f := range r.fields {
+		n += len(f.kraw) + 1
+		if f.kind == fMessages {
+			n += 1 + len(r.Messages)
+			for i := range r.Messages {
+				n += len(r.Messages[i].raw)
+			}
+		} else {
+			n += len(f.raw)
+		}
+	}
+	return n == len(r.body)
+}
+
 // appendFloat writes f as a JSON number (null for NaN and infinities, which JSON cannot hold).
 func appendFloat(b []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
@@ -576,7 +650,7 @@ func (r *Request) appendMessages(b []byte) []byte {
 }
 
 func (m *Message) unchanged() bool {
-	return m.raw != nil && m.Role == m.origRole && bytes.Equal(m.Content, m.origContent)
+	return m.pc.req != 0 && m.Role == roleNames[m.pc.role] && bytes.Equal(m.Content, m.pc.content(m))
 }
 
 func (m *Message) appendJSON(b []byte) []byte {
@@ -627,7 +701,7 @@ var (
 // block holding it. Equal fingerprints mean identical requests (up to 64-bit collisions). The result is
 // never 0. It reflects the struct's current fields.
 func (r *Request) Fingerprint() uint64 {
-	var arr [64]pair
+	var arr [16]pair
 	c := canon{pairs: arr[:0]}
 	add := func(k, v uint64) { c.pairs = append(c.pairs, pair{k, v}) }
 	add(hkModel, hashText(r.Model))
@@ -638,23 +712,27 @@ func (r *Request) Fingerprint() uint64 {
 		add(hkTemperature, hashFloat(*r.Temperature))
 	}
 	if len(r.System) > 0 && !isNull(r.System) {
-		add(hkSystem, c.hashOrRaw(r.System, modeBlocks))
+		if pc := r.systemCache(); pc != nil {
+			add(hkSystem, pc.hash)
+		} else {
+			add(hkSystem, c.hashOrRaw(r.System, modeBlocks))
+		}
 	}
 	if len(r.Tools) > 0 && !isNull(r.Tools) {
-		add(hkTools, c.hashOrRaw(r.Tools, modeBlocks))
+		if pc := r.toolsCache(); pc != nil {
+			add(hkTools, pc.hash)
+		} else {
+			add(hkTools, c.hashOrRaw(r.Tools, modeBlocks))
+		}
 	}
 	msgs := newHasher(tagArray)
 	for i := range r.Messages {
 		m := &r.Messages[i]
-		base := len(c.pairs)
-		add(hkRole, hashText(m.Role))
-		if len(m.Content) > 0 {
-			add(hkContent, c.hashOrRaw(m.Content, modeBlocks))
+		if m.unchanged() {
+			msgs.add(m.pc.hash)
+		} else {
+			msgs.add(c.message(m))
 		}
-		for _, e := range m.extra {
-			add(hashText(e.key), c.hashOrRaw(e.raw, modePlain))
-		}
-		msgs.add(c.object(base))
 	}
 	add(hkMessages, msgs.sum())
 	for _, f := range r.fields {
@@ -665,13 +743,28 @@ func (r *Request) Fingerprint() uint64 {
 		case "stream", "metadata", "service_tier":
 			continue
 		}
-		add(hashText(f.key), c.hashOrRaw(f.raw, modePlain))
+		add(f.khash, f.hash)
 	}
 	fp := c.object(0)
 	if fp == 0 {
 		fp = 1
 	}
 	return fp
+}
+
+// message returns the hash of a message: an object of its role, content and other keys.
+func (c *canon) message(m *Message) uint64 {
+	base := len(c.pairs)
+	c.pairs = append(c.pairs, pair{hkRole, hashText(m.Role)})
+	if len(m.Content) > 0 {
+		h := c.hashOrRaw(m.Content, modeBlocks)
+		c.pairs = append(c.pairs, pair{hkContent, h})
+	}
+	for _, e := range m.extra {
+		h := c.hashOrRaw(e.raw, modePlain)
+		c.pairs = append(c.pairs, pair{hashText(e.key), h})
+	}
+	return c.object(base)
 }
 
 func (r *Request) has(kind int) bool {
@@ -683,18 +776,49 @@ func (r *Request) has(kind int) bool {
 	return false
 }
 
-// hashOrRaw is the canonical hash of raw, or, when raw is not valid JSON (set by a caller), a hash
-// of its bytes.
-func (c *canon) hashOrRaw(raw []byte, mode int) uint64 {
-	base := len(c.pairs)
-	h, err := c.hash(raw, mode)
-	if err != nil {
-		c.pairs = c.pairs[:base]
-		x := newHasher(0xbad)
-		x.write(raw)
-		return x.sum()
+// fillCaches computes, the general way, what the single pass of ParseRequest computes.
+func (r *Request) fillCaches() {
+	var rc recorder
+	var c canon
+	w := walker{rec: &rc}
+	part := func(raw []byte, tools bool) partCache {
+		rc.begin()
+		s0 := len(rc.segs)
+		if tools {
+			w.tools(raw)
+		} else {
+			w.system(raw)
+		}
+		pc := partCache{ok: true, chars: w.chars, media: w.media, s0: uint32(s0), s1: uint32(len(rc.segs))}
+		w.chars, w.media = 0, 0
+		if len(raw) > 0 && !isNull(raw) {
+			pc.hash = c.hashOrRaw(raw, modeBlocks)
+		}
+		return pc
 	}
-	return h
+	r.toolsC = part(r.Tools, true)
+	r.systemC = part(r.System, false)
+	for i := range r.Messages {
+		m := &r.Messages[i]
+		rc.begin()
+		s0 := len(rc.segs)
+		w.other = 0
+		w.content(m.Content, 0)
+		mc := &m.pc
+		mc.req, mc.idx, mc.human = r.id, uint32(i), w.other > 0 || isEmptyList(m.Content)
+		mc.chars, mc.media, mc.s0, mc.s1 = w.chars, uint32(w.media), uint32(s0), uint32(len(rc.segs))
+		w.chars, w.media = 0, 0
+		mc.hash = c.message(m)
+	}
+	for i := range r.fields {
+		if f := &r.fields[i]; f.kind == fExtra {
+			f.khash = hashText(f.key)
+			f.hash = c.hashOrRaw(f.raw, modePlain)
+		}
+	}
+	r.st = segStore{body: r.body, aux: rc.aux, segs: rc.segs}
+	r.nmsgs = len(r.Messages)
+	r.compact = r.marshalsToBody()
 }
 
 func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }

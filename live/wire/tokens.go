@@ -2,7 +2,8 @@ package wire
 
 import (
 	"bytes"
-	"encoding/binary"
+	"math/bits"
+	"unsafe"
 
 	"github.com/tarsopt/tarsopt/internal/hash64"
 )
@@ -57,16 +58,31 @@ func (b Breakdown) Total() int64 { return b.System + b.History + b.New }
 func (r *Request) Tokens() Breakdown {
 	var w walker
 	var b Breakdown
-	w.tools(r.Tools)
-	b.System = w.end()
-	w.system(r.System)
-	b.System += w.end()
+	if c := r.toolsCache(); c != nil {
+		b.System = c.tokens()
+	} else {
+		w.tools(r.Tools)
+		b.System = w.end()
+	}
+	if c := r.systemCache(); c != nil {
+		b.System += c.tokens()
+	} else {
+		w.system(r.System)
+		b.System += w.end()
+	}
 	last := len(r.Messages) - 1
 	for i := range r.Messages {
 		m := &r.Messages[i]
-		w.other = 0
-		w.message(m)
-		t := w.end()
+		var t int64
+		var human bool
+		if c := m.contentCache(); c != nil {
+			t, human = c.tokens(), c.human
+		} else {
+			w.other = 0
+			w.content(m.Content, 0)
+			t = w.end()
+			human = w.other > 0 || isEmptyList(m.Content)
+		}
 		if i == last {
 			b.New = t
 			continue
@@ -74,7 +90,7 @@ func (r *Request) Tokens() Breakdown {
 		b.History += t
 		if m.Role == "user" {
 			b.Turns++
-			if w.other > 0 || isEmptyList(m.Content) {
+			if human {
 				b.HumanTurns++
 			}
 		}
@@ -84,8 +100,11 @@ func (r *Request) Tokens() Breakdown {
 
 // messageTokens is the estimate of one message, as Tokens counts it.
 func messageTokens(m *Message) int64 {
+	if c := m.contentCache(); c != nil {
+		return c.tokens()
+	}
 	var w walker
-	w.message(m)
+	w.content(m.Content, 0)
 	return w.end()
 }
 
@@ -103,30 +122,50 @@ func (r *Request) PrefixHashes(blockTokens int) []uint64 {
 		return nil
 	}
 	size := int64(blockTokens) * CharsPerToken
-	p := &prefixer{size: size, h: newHasher(0)}
+	p := &prefixer{size: size}
+	p.h.reset()
 	p.out = make([]uint64, 0, min(MaxPrefixBlocks, int64(len(r.body))/size+1))
 	w := walker{p: p}
-	w.mark(0x7001)
-	w.tools(r.Tools)
+	p.mark(0x7001)
+	if c := r.toolsCache(); c != nil {
+		p.play(&r.st, c)
+		w.chars = c.chars
+	} else {
+		w.tools(r.Tools)
+	}
 	w.end()
-	w.mark(0x5157)
-	w.system(r.System)
+	p.mark(0x5157)
+	if c := r.systemCache(); c != nil {
+		p.play(&r.st, c)
+		w.chars = c.chars
+	} else {
+		w.system(r.System)
+	}
 	w.end()
 	for i := range r.Messages {
 		if p.full() {
 			break
 		}
-		w.message(&r.Messages[i])
+		m := &r.Messages[i]
+		p.mark(roleMark(m.Role))
+		if c := m.contentCache(); c != nil && c.req == r.id {
+			p.playSegs(&r.st, c.s0, c.s1)
+			w.chars = c.chars
+		} else {
+			w.content(m.Content, 0)
+		}
 		w.end()
 	}
 	return p.out
 }
 
-// prefixer cuts a character stream into blocks and chains their hashes.
+// prefixer cuts a character stream into blocks and chains their hashes. Its text comes as
+// canonical raw content (see canonicalEscapes) with the length of the text it encodes: a block
+// holds a number of characters of text, and hashes their canonical encoding.
 type prefixer struct {
 	size  int64 // characters per block
 	pos   int64 // characters in the current block
-	h     hasher
+	h     streamHash
 	chain uint64
 	out   []uint64
 }
@@ -136,19 +175,30 @@ func (p *prefixer) full() bool { return len(p.out) >= MaxPrefixBlocks }
 func (p *prefixer) emit() {
 	p.chain = hash64.Combine(p.chain, p.h.sum())
 	p.out = append(p.out, p.chain)
-	p.h = newHasher(0)
+	p.h.reset()
 	p.pos = 0
 }
 
-func (p *prefixer) write(b []byte) {
-	for len(b) > 0 && !p.full() {
-		n := min(int64(len(b)), p.size-p.pos)
-		p.h.write(b[:n])
-		p.pos += n
-		b = b[n:]
-		if p.pos == p.size {
-			p.emit()
+// write adds text that is its own encoding: every byte is a character.
+func (p *prefixer) write(b []byte) { p.text(b, int64(len(b))) }
+
+// text adds canon, the canonical encoding of n characters of text.
+func (p *prefixer) text(canon []byte, n int64) {
+	for n > 0 && !p.full() {
+		room := p.size - p.pos
+		if n < room {
+			p.h.write(canon)
+			p.pos += n
+			return
 		}
+		k := int(room)
+		if int64(len(canon)) != n {
+			k = canonIndex(canon, k)
+		}
+		p.h.write(canon[:k])
+		p.emit()
+		canon = canon[k:]
+		n -= room
 	}
 }
 
@@ -165,53 +215,313 @@ func (p *prefixer) advance(n int64) {
 }
 
 // mark hashes v into the current block without taking room in the stream.
-func (p *prefixer) mark(v uint64) {
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], v)
-	p.h.write(b[:])
+func (p *prefixer) mark(v uint64) { p.h.write8(v) }
+
+// play feeds a recorded part.
+func (p *prefixer) play(st *segStore, c *partCache) { p.playSegs(st, c.s0, c.s1) }
+
+func (p *prefixer) playSegs(st *segStore, s0, s1 uint32) {
+	for _, g := range st.segs[s0:s1] {
+		if p.full() {
+			return
+		}
+		switch g.kind() {
+		case segMark:
+			p.mark(g.v)
+		case segImage:
+			p.mark(g.v)
+			p.advance(ImageTokens * CharsPerToken)
+		case segBody:
+			off, n := g.v>>32, g.v&(1<<32-1)
+			if g.masked() {
+				p.textMasked(st.body[off:off+n], int64(g.n), st.escw, int(off))
+				continue
+			}
+			p.text(st.body[off:off+n], int64(g.n))
+		case segAux:
+			off, n := g.v>>32, g.v&(1<<32-1)
+			p.text(st.aux[off:off+n], int64(g.n))
+		}
+	}
 }
 
+// textMasked is text for canonical text of the body, at off, with only two-byte escapes, whose
+// escaped characters are marked in esc (a bit per byte of the body): every character is one byte
+// that is not escaped (a plain byte, or an escape's backslash), so that a cut is found by counting
+// bits.
+func (p *prefixer) textMasked(canon []byte, n int64, esc []uint64, off int) {
+	base := 0      // bytes of canon consumed
+	var done int64 // characters consumed
+	for done < n && !p.full() {
+		room := p.size - p.pos
+		if n-done < room {
+			p.h.write(canon[base:])
+			p.pos += n - done
+			return
+		}
+		// The cut: at the room-th byte from base that is not escaped.
+		cut := base + nthUnescaped(esc, off+base, int(room))
+		p.h.write(canon[base:cut])
+		p.emit()
+		base, done = cut, done+room
+	}
+}
+
+// nthUnescaped returns the distance from body offset at to its k-th (from 0) byte that is not
+// escaped.
+func nthUnescaped(esc []uint64, at, k int) int {
+	w, sh := at>>6, at&63
+	x := ^esc[w] >> sh
+	for {
+		if c := bits.OnesCount64(x); k >= c {
+			k -= c
+			w++
+			x, sh = ^esc[w], 0
+			continue
+		}
+		return w<<6 + sh + selectBit(x, k) - at
+	}
+}
+
+// selectBit returns the position of the k-th (from 0) set bit of x, which has more than k.
+func selectBit(x uint64, k int) int {
+	pos := 0
+	if c := bits.OnesCount32(uint32(x)); k >= c {
+		k -= c
+		x >>= 32
+		pos += 32
+	}
+	if c := bits.OnesCount16(uint16(x)); k >= c {
+		k -= c
+		x >>= 16
+		pos += 16
+	}
+	if c := bits.OnesCount8(uint8(x)); k >= c {
+		k -= c
+		x >>= 8
+		pos += 8
+	}
+	for ; k > 0; k-- {
+		x &= x - 1
+	}
+	return pos + bits.TrailingZeros64(x)
+}
+
+// A part of the prompt (the tools, the system prompt, a message's content) is recorded at parse
+// time as segments: what PrefixHashes feeds its prefixer, in order.
+type segKind uint32
+
+const (
+	segMark  segKind = iota // v is a mark
+	segImage                // v is an image's mark; ImageTokens tokens follow
+	segBody                 // text in the body: v is offset<<32 | length
+	segAux                  // text in the store's aux
+)
+
+type seg struct {
+	v uint64
+	n uint32 // characters of the text (its length, unless it is a string with escapes)
+	x uint32 // kind<<30 | segMasked
+}
+
+// segMasked marks a string of the body whose escapes are marked in segStore.escw.
+const segMasked = 1
+
+func (g *seg) kind() segKind { return segKind(g.x >> 30) }
+func (g *seg) masked() bool  { return g.x&segMasked != 0 }
+
+// segStore holds the recorded parts of a request.
+type segStore struct {
+	body []byte // the request's body
+	aux  []byte // text that is not in the body as it must be hashed
+	segs []seg
+	escw []uint64 // the escaped characters of the body, a bit per byte, when a segment needs them
+}
+
+// recorder records segments.
+type recorder struct {
+	segs []seg
+	aux  []byte
+	part int // the first segment of the part being recorded: span merges no further back
+}
+
+// begin starts a part.
+func (rc *recorder) begin() { rc.part = len(rc.segs) }
+
+func (rc *recorder) mark(v uint64)  { rc.segs = append(rc.segs, seg{v: v, x: uint32(segMark) << 30}) }
+func (rc *recorder) image(v uint64) { rc.segs = append(rc.segs, seg{v: v, x: uint32(segImage) << 30}) }
+
+// span records text at [off, off+n) of the body (segBody) or of aux, encoding chars characters.
+func (rc *recorder) span(kind segKind, off, n, chars int) {
+	if n == 0 {
+		return
+	}
+	if k := len(rc.segs) - 1; k >= rc.part && n == chars {
+		if g := &rc.segs[k]; g.kind() == kind && !g.masked() && g.v&(1<<32-1) == uint64(g.n) && int(g.v>>32)+int(g.n) == off {
+			g.v += uint64(n)
+			g.n += uint32(n)
+			return
+		}
+	}
+	rc.segs = append(rc.segs, seg{v: uint64(off)<<32 | uint64(n), n: uint32(chars), x: uint32(kind) << 30})
+}
+
+// spanMasked records a string of the body with two-byte escapes, marked in the escape masks.
+func (rc *recorder) spanMasked(off, n, chars int) {
+	rc.segs = append(rc.segs, seg{v: uint64(off)<<32 | uint64(n), n: uint32(chars), x: uint32(segBody)<<30 | segMasked})
+}
+
+// text records canonical text, copying it.
+func (rc *recorder) text(canon []byte, chars int) {
+	off := len(rc.aux)
+	rc.aux = append(rc.aux, canon...)
+	rc.span(segAux, off, len(canon), chars)
+}
+
+// partCache is what the parse learnt of a part: its tokens, its hash and its segments.
+type partCache struct {
+	ok     bool
+	hash   uint64 // canonical hash, in modeBlocks
+	chars  int64  // characters of text
+	media  int64  // images and documents
+	s0, s1 uint32 // segments
+}
+
+func (c *partCache) tokens() int64 { return EstimateTokens(c.chars) + c.media*ImageTokens }
+
+// msgCache is what the parse learnt of a message. It holds no pointer: the messages of a large
+// request cost the garbage collector little to scan.
+type msgCache struct {
+	req    uint64 // the parse (Request.id) that made it; 0 for none
+	hash   uint64 // of the message, with its role and content as parsed
+	chars  int64  // characters of text of the content
+	co, cn uint32 // the content as parsed: raw[co:co+cn]
+	s0, s1 uint32 // its segments, in request req
+	idx    uint32 // position of the message as parsed
+	media  uint32 // images and documents
+	role   uint8  // as parsed: 1 user, 2 assistant
+	human  bool   // its content is not purely tool results (Breakdown.HumanTurns)
+}
+
+var roleNames = [3]string{"", "user", "assistant"}
+
+func (c *msgCache) tokens() int64 { return EstimateTokens(c.chars) + int64(c.media)*ImageTokens }
+
+// content returns m's content as parsed.
+func (c *msgCache) content(m *Message) []byte { return m.raw[c.co : c.co+c.cn] }
+
+// setOrig records m's role and content as parsed (a slice of m.raw).
+func (c *msgCache) setOrig(m *Message) {
+	c.role = 1
+	if m.Role == "assistant" {
+		c.role = 2
+	}
+	c.co, c.cn = 0, uint32(len(m.Content))
+	if len(m.Content) > 0 {
+		c.co = uint32(uintptr(unsafe.Pointer(&m.Content[0])) - uintptr(unsafe.Pointer(&m.raw[0])))
+	}
+}
+
+// toolsCache returns the tools' cache while r.Tools is as parsed.
+func (r *Request) toolsCache() *partCache {
+	if r.toolsC.ok && sameRaw(r.Tools, r.origTools) {
+		return &r.toolsC
+	}
+	return nil
+}
+
+// systemCache returns the system prompt's cache while r.System is as parsed.
+func (r *Request) systemCache() *partCache {
+	if r.systemC.ok && sameRaw(r.System, r.origSystem) {
+		return &r.systemC
+	}
+	return nil
+}
+
+// contentCache returns the message's cache while its content is as parsed.
+func (m *Message) contentCache() *msgCache {
+	if m.pc.req != 0 && bytes.Equal(m.Content, m.pc.content(m)) {
+		return &m.pc
+	}
+	return nil
+}
+
+// sameRaw reports whether a JSON field holds what it held: the same text, and nil as it was.
+func sameRaw(v, orig []byte) bool { return bytes.Equal(v, orig) && (v == nil) == (orig == nil) }
+
+var (
+	markUser      = hashText("user")
+	markAssistant = hashText("assistant")
+)
+
+func roleMark(role string) uint64 {
+	switch role {
+	case "user":
+		return markUser
+	case "assistant":
+		return markAssistant
+	}
+	return hashText(role)
+}
+
+// imageMark identifies an image or document by its source (raw JSON; nil when absent).
+func imageMark(source []byte) uint64 {
+	if len(source) == 0 {
+		return hash64.Mix(0x1a6e)
+	}
+	var c canon
+	return imageMarkOf(c.hashOrRaw(source, modePlain))
+}
+
+// imageMarkOf is the mark of an image whose source hashes h.
+func imageMarkOf(h uint64) uint64 { return hash64.Combine(0x1a6e, h) }
+
 // walker extracts the text a model reads from a prompt part: it counts its characters and, with a
-// prefixer, feeds them to it.
+// prefixer, feeds them to it, or, with a recorder, records them.
 type walker struct {
 	chars   int64
 	media   int64
 	other   int // blocks that are not tool_result (string content counts as one)
 	p       *prefixer
-	scratch []byte
+	rec     *recorder
+	scratch []byte // keys
+	text    []byte // canonical text
 }
+
+func (w *walker) feeds() bool { return w.p != nil || w.rec != nil }
 
 func (w *walker) write(b []byte) {
 	w.chars += int64(len(b))
 	if w.p != nil {
 		w.p.write(b)
 	}
-}
-
-func (w *walker) writeString(s string) {
-	w.chars += int64(len(s))
-	if w.p != nil {
-		var b [32]byte
-		for len(s) > 0 {
-			n := copy(b[:], s)
-			w.p.write(b[:n])
-			s = s[n:]
-		}
+	if w.rec != nil {
+		w.rec.text(b, len(b))
 	}
 }
 
 // span counts a JSON string's decoded text.
 func (w *walker) span(sp span) {
-	if w.p == nil {
-		w.chars += int64(sp.n)
+	w.chars += int64(sp.n)
+	if !w.feeds() || len(sp.raw) == 0 {
 		return
 	}
-	writeUnescaped(sp.raw, sp.esc, w.write)
+	canon := sp.raw
+	if sp.esc && !canonicalEscapes(sp.raw) {
+		w.text, _ = appendCanonicalRaw(w.text[:0], sp.raw)
+		canon = w.text
+	}
+	if w.p != nil {
+		w.p.text(canon, int64(sp.n))
+	}
+	if w.rec != nil {
+		w.rec.text(canon, sp.n)
+	}
 }
 
 // json counts a JSON value's text without white space.
 func (w *walker) json(raw []byte) {
-	if w.p == nil {
+	if !w.feeds() {
 		w.chars += int64(forCompact(raw, func([]byte) {}))
 		return
 	}
@@ -222,16 +532,31 @@ func (w *walker) mark(v uint64) {
 	if w.p != nil {
 		w.p.mark(v)
 	}
+	if w.rec != nil {
+		w.rec.mark(v)
+	}
 }
 
-// image counts an image or document; v identifies its source.
+// markString marks a JSON string, by its text.
+func (w *walker) markString(sp span) {
+	if w.feeds() {
+		w.mark(hashString(sp.raw, sp.esc, &w.text))
+	}
+}
+
+// image counts an image or document; source identifies it.
 func (w *walker) image(source []byte) {
 	w.media++
+	if !w.feeds() {
+		return
+	}
+	v := imageMark(source)
 	if w.p != nil {
-		x := newHasher(0x1a6e)
-		x.write(source)
-		w.p.mark(x.sum())
+		w.p.mark(v)
 		w.p.advance(ImageTokens * CharsPerToken)
+	}
+	if w.rec != nil {
+		w.rec.image(v)
 	}
 }
 
@@ -312,23 +637,6 @@ func (w *walker) system(raw []byte) {
 	if len(raw) > 0 {
 		w.content(raw, 0)
 	}
-}
-
-var (
-	markUser      = hashText("user")
-	markAssistant = hashText("assistant")
-)
-
-func (w *walker) message(m *Message) {
-	switch m.Role {
-	case "user":
-		w.mark(markUser)
-	case "assistant":
-		w.mark(markAssistant)
-	default:
-		w.mark(hashText(m.Role))
-	}
-	w.content(m.Content, 0)
 }
 
 // content walks a content value: a string, or an array of blocks. It counts the blocks that are
@@ -479,7 +787,7 @@ func isToolResult(t []byte) bool {
 func (w *walker) block(f *blockFields, raw []byte, depth int) {
 	t := f.typeName()
 	if f.typ.ok {
-		w.mark(hashRawString(f.typ.raw, f.typ.esc))
+		w.markString(f.typ)
 	}
 	if string(t) != "tool_result" {
 		w.other++
@@ -493,7 +801,7 @@ func (w *walker) block(f *blockFields, raw []byte, depth int) {
 		w.span(f.data)
 	case isToolUse(t):
 		if f.id.ok {
-			w.mark(hashRawString(f.id.raw, f.id.esc))
+			w.markString(f.id)
 		}
 		w.span(f.name)
 		if f.input != nil {
@@ -503,7 +811,7 @@ func (w *walker) block(f *blockFields, raw []byte, depth int) {
 		w.image(f.source)
 	case isToolResult(t):
 		if f.toolID.ok {
-			w.mark(hashRawString(f.toolID.raw, f.toolID.esc))
+			w.markString(f.toolID)
 		}
 		other := w.other
 		switch {

@@ -1,0 +1,14 @@
+package wire
+
+type classifier struct {
+	name string
+	fn   func([]byte, []block, uint64) uint64
+}
+
+func classifiers() []classifier {
+	cs := []classifier{{"classify", classify}, {"SSE2", classifySSE2}}
+	if hasAVX2 {
+		cs = append(cs, classifier{"AVX2", classifyAVX2})
+	}
+	return cs
+}

@@ -1,0 +1,10 @@
+//go:build !amd64
+
+package wire
+
+type classifier struct {
+	name string
+	fn   func([]byte, []block, uint64) uint64
+}
+
+func classifiers() []classifier { return []classifier{{"classify", classify}} }
