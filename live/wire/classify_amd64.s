@@ -1,8 +1,10 @@
+//go:build !purego
+
 #include "textflag.h"
 
-// The masks of classify for each 64-byte block of a body (see classify.go). Both functions take b
-// (a multiple of 64 bytes long), blk (at least len(b)/64 long) and the escape carry of the block
-// before, and return the carry after. They leave R14, R15 and X15 alone.
+// The masks of classify for each 64-byte block of a body (see classify.go), with AVX2.
+// classifyAVX2 takes b (a multiple of 64 bytes long), blk (at least len(b)/64 long) and the escape
+// carry of the block before, and returns the carry after. It leaves R14, R15 and X15 alone.
 
 // Nibble tables of the characters of canonical two-byte escapes: " \ b f n r t. A byte is one of
 // them when lo[its low nibble] & hi[its high nibble] != 0. Each table is repeated in both lanes.
@@ -16,36 +18,6 @@ DATA escHi<>+8(SB)/8, $0x0000000000000000
 DATA escHi<>+16(SB)/8, $0x0804020000010000
 DATA escHi<>+24(SB)/8, $0x0000000000000000
 GLOBL escHi<>(SB), RODATA|NOPTR, $32
-
-// func cpuAVX2() bool
-TEXT ·cpuAVX2(SB), NOSPLIT, $0-1
-	XORL AX, AX
-	XORL CX, CX
-	CPUID
-	CMPL AX, $7 // the highest leaf: 7 holds AVX2's flag
-	JB   no
-	MOVL $1, AX
-	XORL CX, CX
-	CPUID
-	ANDL $0x18000000, CX // OSXSAVE and AVX
-	CMPL CX, $0x18000000
-	JNE  no
-	XORL CX, CX
-	XGETBV
-	ANDL $6, AX // XMM and YMM state enabled by the OS
-	CMPL AX, $6
-	JNE  no
-	MOVL $7, AX
-	XORL CX, CX
-	CPUID
-	ANDL $0x20, BX // AVX2
-	JZ   no
-	MOVB $1, ret+0(FP)
-	RET
-
-no:
-	MOVB $0, ret+0(FP)
-	RET
 
 // ESCAPES turns the backslashes DX into the escaped characters R13 (those after an odd run of
 // backslashes), with the carry in R10 (after simdjson). Clobbers R11, R12.
@@ -158,92 +130,5 @@ loop2:
 	VZEROUPPER
 
 done2:
-	MOVQ R10, ret+56(FP)
-	RET
-
-// SSE16 adds the masks of the 16 bytes at off(SI) to AX (quotes), DX (backslashes), R8 (control
-// characters) and R9 (not escape characters), shifted by sh. X8 to X14 hold " \ b f n r t, X7 0x1f.
-#define SSE16(off, sh) \
-	MOVOU    off(SI), X0 \
-	MOVO     X0, X1 \
-	PCMPEQB  X8, X1 \
-	PMOVMSKB X1, BX \
-	SHLQ     $sh, BX \
-	ORQ      BX, AX \
-	MOVO     X0, X1 \
-	PCMPEQB  X9, X1 \
-	PMOVMSKB X1, BX \
-	SHLQ     $sh, BX \
-	ORQ      BX, DX \
-	MOVO     X0, X1 \
-	PMINUB   X7, X1 \
-	PCMPEQB  X0, X1 \
-	PMOVMSKB X1, BX \
-	SHLQ     $sh, BX \
-	ORQ      BX, R8 \
-	MOVO     X0, X2 \
-	PCMPEQB  X8, X2 \
-	MOVO     X0, X3 \
-	PCMPEQB  X9, X3 \
-	POR      X3, X2 \
-	MOVO     X0, X3 \
-	PCMPEQB  X10, X3 \
-	POR      X3, X2 \
-	MOVO     X0, X3 \
-	PCMPEQB  X11, X3 \
-	POR      X3, X2 \
-	MOVO     X0, X3 \
-	PCMPEQB  X12, X3 \
-	POR      X3, X2 \
-	MOVO     X0, X3 \
-	PCMPEQB  X13, X3 \
-	POR      X3, X2 \
-	MOVO     X0, X3 \
-	PCMPEQB  X14, X3 \
-	POR      X3, X2 \
-	PMOVMSKB X2, BX \
-	XORQ     $0xffff, BX \
-	SHLQ     $sh, BX \
-	ORQ      BX, R9
-
-#define SPLAT(c, x) \
-	MOVQ       c, AX \
-	MOVQ       AX, x \
-	PUNPCKLQDQ x, x
-
-// func classifySSE2(b []byte, blk []block, carry uint64) uint64
-TEXT ·classifySSE2(SB), NOSPLIT, $0-64
-	MOVQ b_base+0(FP), SI
-	MOVQ b_len+8(FP), CX
-	MOVQ blk_base+24(FP), DI
-	MOVQ carry+48(FP), R10
-	SHRQ $6, CX
-	JZ   done
-	SPLAT($0x2222222222222222, X8)
-	SPLAT($0x5c5c5c5c5c5c5c5c, X9)
-	SPLAT($0x6262626262626262, X10)
-	SPLAT($0x6666666666666666, X11)
-	SPLAT($0x6e6e6e6e6e6e6e6e, X12)
-	SPLAT($0x7272727272727272, X13)
-	SPLAT($0x7474747474747474, X14)
-	SPLAT($0x1f1f1f1f1f1f1f1f, X7)
-
-loop:
-	XORQ AX, AX
-	XORQ DX, DX
-	XORQ R8, R8
-	XORQ R9, R9
-	SSE16(0, 0)
-	SSE16(16, 16)
-	SSE16(32, 32)
-	SSE16(48, 48)
-	ESCAPES
-	STORE
-	ADDQ $64, SI
-	ADDQ $24, DI
-	DECQ CX
-	JNZ  loop
-
-done:
 	MOVQ R10, ret+56(FP)
 	RET

@@ -1,3 +1,5 @@
+//go:build !purego
+
 package wire
 
 type classifier struct {
@@ -6,7 +8,7 @@ type classifier struct {
 }
 
 func classifiers() []classifier {
-	cs := []classifier{{"classify", classify}, {"SSE2", classifySSE2}}
+	cs := []classifier{{"classify", classify}}
 	if hasAVX2 {
 		cs = append(cs, classifier{"AVX2", classifyAVX2})
 	}
