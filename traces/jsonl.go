@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/tarsopt/tarsopt/internal/jsonscan"
 )
 
 // The canonical JSONL format: an optional header line holding the Meta object (its first key is
@@ -674,7 +676,7 @@ func AppendJSON(b []byte, r *Record) []byte {
 		b = append(b, '"', ':')
 		switch fieldInfo[f].Kind {
 		case KindString:
-			b = appendJSONString(b, r.stringField(f))
+			b = jsonscan.AppendString(b, r.stringField(f))
 		case KindTime, KindEnum, KindHash:
 			b = append(b, '"')
 			b = r.AppendText(b, f)
@@ -695,54 +697,4 @@ func AppendJSON(b []byte, r *Record) []byte {
 		}
 	}
 	return append(b, '}')
-}
-
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, s[start:i]...)
-				b = append(b, `\ufffd`...)
-				i += size
-				start = i
-				continue
-			}
-			if r == '\u2028' || r == '\u2029' {
-				b = append(b, s[start:i]...)
-				b = append(b, `\u202`...)
-				b = append(b, hexDigits[r&0xF])
-				i += size
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		if c >= 0x20 && c != '"' && c != '\\' {
-			i++
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, `\u00`...)
-			b = append(b, hexDigits[c>>4], hexDigits[c&0xF])
-		}
-		i++
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
+	"github.com/tarsopt/tarsopt/internal/jsonscan"
 	"github.com/tarsopt/tarsopt/money"
 )
 
@@ -169,7 +169,7 @@ func (l *line) start(t time.Time, event string) {
 	l.b = append(l.b[:0], `{"time":"`...)
 	l.b = appendTime(l.b, t)
 	l.b = append(l.b, `","event":`...)
-	l.b = appendString(l.b, event)
+	l.b = jsonscan.AppendString(l.b, event)
 }
 
 func (l *line) key(k string) {
@@ -180,7 +180,7 @@ func (l *line) key(k string) {
 
 func (l *line) str(k, v string) {
 	l.key(k)
-	l.b = appendString(l.b, v)
+	l.b = jsonscan.AppendString(l.b, v)
 }
 
 func (l *line) int(k string, v int64) {
@@ -220,7 +220,7 @@ func (l *line) strs(k string, v []string) {
 		if i > 0 {
 			l.b = append(l.b, ',')
 		}
-		l.b = appendString(l.b, s)
+		l.b = jsonscan.AppendString(l.b, s)
 	}
 	l.b = append(l.b, ']')
 }
@@ -228,49 +228,4 @@ func (l *line) strs(k string, v []string) {
 func (l *line) end() []byte {
 	l.b = append(l.b, '}', '\n')
 	return l.b
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Control characters are escaped and invalid UTF-8 is
-// replaced by U+FFFD, so every line is valid JSON whatever a client put in an id or a model name.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/tarsopt/tarsopt/config"
+	"github.com/tarsopt/tarsopt/internal/jsonscan"
 	"github.com/tarsopt/tarsopt/money"
 )
 
@@ -690,7 +691,7 @@ func TestReopen(t *testing.T) {
 
 func TestAppendString(t *testing.T) {
 	for _, s := range []string{"", "plain", `q"b\`, "nl\n\r\t\x00\x1f", "é ✓ 😀", "bad\xff\xfe", "\u2028"} {
-		b := appendString(nil, s)
+		b := jsonscan.AppendString(nil, s)
 		var got string
 		if err := json.Unmarshal(b, &got); err != nil {
 			t.Errorf("%q: %s: %v", s, b, err)

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/tarsopt/tarsopt/internal/jsonscan"
 )
 
 // ErrIncomplete is returned by Accumulator.Message for a stream that has not reached message_stop.
@@ -267,7 +269,7 @@ func (a *Accumulator) Message() ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendQuoted(b, m.key)
+		b = jsonscan.AppendString(b, m.key)
 		b = append(b, ':')
 		switch m.key {
 		case "content":
@@ -299,7 +301,7 @@ func appendObject(b []byte, ms []member) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendQuoted(b, m.key)
+		b = jsonscan.AppendString(b, m.key)
 		b = append(b, ':')
 		b = append(b, m.raw...)
 	}
@@ -321,7 +323,7 @@ func (blk *accBlock) appendJSON(b []byte) []byte {
 	ms := blk.members
 	for _, key := range [...]string{"text", "thinking", "signature"} {
 		if v, ok := blk.strs[key]; ok {
-			ms = setMember(ms, key, appendQuoted(nil, string(v)))
+			ms = setMember(ms, key, jsonscan.AppendString(nil, string(v)))
 		}
 	}
 	if in := bytes.TrimSpace(blk.input); len(in) > 0 {
@@ -542,7 +544,7 @@ func writeBlock(event func(string, ...[]byte), idx string, blk []byte, ping bool
 			}
 		case "input_json_delta":
 			for _, piece := range chunks(string(d.value)) {
-				event("content_block_delta", head, []byte(`"input_json_delta","partial_json":`), appendQuoted(nil, piece), []byte("}}"))
+				event("content_block_delta", head, []byte(`"input_json_delta","partial_json":`), jsonscan.AppendString(nil, piece), []byte("}}"))
 			}
 		default:
 			text := jsonString(d.value)
@@ -554,7 +556,7 @@ func writeBlock(event func(string, ...[]byte), idx string, blk []byte, ping bool
 				if piece == "" {
 					continue
 				}
-				event("content_block_delta", head, appendQuoted(nil, d.kind), []byte(`,`), appendQuoted(nil, d.key), []byte(`:`), appendQuoted(nil, piece), []byte("}}"))
+				event("content_block_delta", head, jsonscan.AppendString(nil, d.kind), []byte(`,`), jsonscan.AppendString(nil, d.key), []byte(`:`), jsonscan.AppendString(nil, piece), []byte("}}"))
 			}
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/tarsopt/tarsopt/internal/jsonscan"
 )
 
 func FuzzParseRequest(f *testing.F) {
@@ -145,7 +147,7 @@ func BenchmarkPrefixHashes(b *testing.B) {
 func BenchmarkAccumulate(b *testing.B) {
 	var buf bytes.Buffer
 	msg := `{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":` +
-		string(appendQuoted(nil, strings.Repeat("The plan saves what it claims. ", 200))) + `}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":1500}}`
+		string(jsonscan.AppendString(nil, strings.Repeat("The plan saves what it claims. ", 200))) + `}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":1500}}`
 	if err := WriteEvents(&buf, []byte(msg)); err != nil {
 		b.Fatal(err)
 	}

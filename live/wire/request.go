@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/tarsopt/tarsopt/internal/jsonscan"
 )
 
 // RequestError is a request that ParseRequest rejects: Field is the JSON path of the offending value
@@ -490,7 +492,7 @@ func (r *Request) Marshal() []byte {
 		if len(b) > 1 {
 			b = append(b, ',')
 		}
-		b = appendQuoted(b, k)
+		b = jsonscan.AppendString(b, k)
 		b = append(b, ':')
 	}
 	rawKey := func(f *field) {
@@ -510,7 +512,7 @@ func (r *Request) Marshal() []byte {
 			if r.Model == r.origModel {
 				b = append(b, f.raw...)
 			} else {
-				b = appendQuoted(b, r.Model)
+				b = jsonscan.AppendString(b, r.Model)
 			}
 		case fMaxTokens:
 			rawKey(&f)
@@ -559,7 +561,7 @@ func (r *Request) Marshal() []byte {
 	}
 	if !seen[fModel] {
 		key("model")
-		b = appendQuoted(b, r.Model)
+		b = jsonscan.AppendString(b, r.Model)
 	}
 	if !seen[fMaxTokens] && r.MaxTokens != 0 {
 		key("max_tokens")
@@ -658,7 +660,7 @@ func (m *Message) appendJSON(b []byte) []byte {
 		return append(b, m.raw...)
 	}
 	b = append(b, `{"role":`...)
-	b = appendQuoted(b, m.Role)
+	b = jsonscan.AppendString(b, m.Role)
 	if len(m.Content) > 0 {
 		b = append(b, `,"content":`...)
 		b = append(b, m.Content...)
@@ -668,7 +670,7 @@ func (m *Message) appendJSON(b []byte) []byte {
 		if e.kraw != nil {
 			b = append(b, e.kraw...)
 		} else {
-			b = appendQuoted(b, e.key)
+			b = jsonscan.AppendString(b, e.key)
 		}
 		b = append(b, ':')
 		b = append(b, e.raw...)

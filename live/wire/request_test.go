@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/tarsopt/tarsopt/internal/jsonscan"
 )
 
 // sameJSON reports whether a and b decode to equal values.
@@ -264,15 +266,15 @@ func TestFingerprint(t *testing.T) {
 
 func TestQuoted(t *testing.T) {
 	for _, s := range []string{"", "plain", "quote\" back\\ nl\n tab\t cr\r ctl\x01\x1f", "é🚀", "bad\xffutf8", "\u2028\u2029", "<&>"} {
-		got := appendQuoted(nil, s)
+		got := jsonscan.AppendString(nil, s)
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil {
-			t.Errorf("appendQuoted(%q) = %s: %v", s, got, err)
+			t.Errorf("jsonscan.AppendString(%q) = %s: %v", s, got, err)
 			continue
 		}
 		want := strings.ToValidUTF8(s, "\uFFFD")
 		if back != want {
-			t.Errorf("appendQuoted(%q) decodes to %q", s, back)
+			t.Errorf("jsonscan.AppendString(%q) decodes to %q", s, back)
 		}
 		raw := got[1 : len(got)-1]
 		if u := string(appendUnescaped(nil, raw)); u != want {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/tarsopt/tarsopt/internal/jsonscan"
 )
 
 // Usage is a response's token usage, in tokens, as the API bills it.
@@ -309,8 +311,8 @@ func WriteError(w http.ResponseWriter, status int, kind, message string) {
 func ErrorBody(kind, message string) []byte {
 	b := make([]byte, 0, 64+len(kind)+len(message))
 	b = append(b, `{"type":"error","error":{"type":`...)
-	b = appendQuoted(b, kind)
+	b = jsonscan.AppendString(b, kind)
 	b = append(b, `,"message":`...)
-	b = appendQuoted(b, message)
+	b = jsonscan.AppendString(b, message)
 	return append(b, "}}\n"...)
 }

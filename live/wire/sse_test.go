@@ -13,6 +13,7 @@ import (
 	"testing/iotest"
 
 	"github.com/tarsopt/tarsopt/internal/fakeapi"
+	"github.com/tarsopt/tarsopt/internal/jsonscan"
 )
 
 // readAll reads every event of s, through a reader that returns one byte at a time when slow.
@@ -304,7 +305,7 @@ func TestWriteEventsRoundTrip(t *testing.T) {
 	messages := []string{
 		fullMessage,
 		`{"id":"msg_2","type":"message","role":"assistant","model":"m","content":[],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":0}}`,
-		`{"id":"msg_3","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":` + string(appendQuoted(nil, long)) + `}],"stop_reason":"stop_sequence","stop_sequence":"\n\nHuman:","usage":{"input_tokens":3,"output_tokens":300,"server_tool_use":{"web_search_requests":1},"service_tier":"standard"}}`,
+		`{"id":"msg_3","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":` + string(jsonscan.AppendString(nil, long)) + `}],"stop_reason":"stop_sequence","stop_sequence":"\n\nHuman:","usage":{"input_tokens":3,"output_tokens":300,"server_tool_use":{"web_search_requests":1},"service_tier":"standard"}}`,
 		`{"id":"msg_4","type":"message","role":"assistant","model":"m","content":[` +
 			`{"type":"text","text":"See","citations":[{"type":"char_location","cited_text":"x","document_index":0,"start_char_index":0,"end_char_index":1}]},` +
 			`{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{"query":"` + strings.Repeat("q", 300) + `"}},` +
