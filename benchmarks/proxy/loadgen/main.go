@@ -8,7 +8,8 @@
 // Every request is unique, so no cache (a gateway's response cache, or the provider's) can answer
 // it: the built-in request (about 2 KB: a system prompt, three earlier turns, temperature 1) ends
 // its last message with a token made of a per-run nonce and the request's number. A -body file
-// gets the same token wherever it contains {N}.
+// gets the same token wherever it contains {N}. -agent-kb sends instead an agent's request of
+// that size (tools, tool_use/tool_result exchanges with code), as coding agents send.
 //
 // It first sends -warmup requests (not measured), then -n requests from -c workers, each timed
 // from sending the request to reading the last byte of the answer. It prints one JSON object:
@@ -104,6 +105,59 @@ func builtinBody(model string, stream bool) any {
 	}
 }
 
+// agentBody is a coding agent's request of about size bytes, shaped as Claude Code sends them: six
+// tool definitions, a long system prompt in blocks, one task, then exchanges of an assistant's
+// tool_use and the user's tool_result holding source code (quotes, tabs, newlines, so escapes), at
+// temperature 1. The unique token goes in the last tool result. Agent requests are 50 to 500 KB:
+// this is the size at which a gateway's per-byte work shows.
+func agentBody(size int, model string, stream bool) any {
+	type block map[string]any
+	type message struct {
+		Role    string  `json:"role"`
+		Content []block `json:"content"`
+	}
+	var tools []block
+	for _, name := range []string{"Read", "Write", "Edit", "Bash", "Grep", "Glob"} {
+		tools = append(tools, block{"name": name,
+			"description": name + " tool: reads or changes files in the working tree; use it when the task needs it, and prefer the narrowest call.",
+			"input_schema": block{"type": "object", "required": []string{"path"}, "additionalProperties": false,
+				"properties": block{"path": block{"type": "string", "description": "Absolute path"},
+					"limit": block{"type": "integer", "description": "Lines to read"}}}})
+	}
+	system := []block{{"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
+		{"type": "text", "text": strings.Repeat("You are an interactive tool that helps users with software engineering tasks. Use the tools to read code before you change it.\n", 20)}}
+	code := strings.Repeat("func parse(s string) (int, error) {\n\tn, err := strconv.Atoi(s)\n\tif err != nil {\n\t\treturn 0, fmt.Errorf(\"parse %q: %w\", s, err)\n\t}\n\treturn n, nil\n}\n\n", 12)
+	exchange := func(i int) []message {
+		id := fmt.Sprintf("toolu_%04d", i)
+		return []message{
+			{"assistant", []block{{"type": "text", "text": "Let me look at the file."},
+				{"type": "tool_use", "id": id, "name": "Read", "input": block{"path": fmt.Sprintf("/src/parser/parse_%d.go", i), "limit": 200}}}},
+			{"user", []block{{"type": "tool_result", "tool_use_id": id, "content": code}}}}
+	}
+	msgs := []message{{"user", []block{{"type": "text", "text": "Fix the failing test in the parser package, then run the tests."}}}}
+	head, _ := json.Marshal(struct {
+		T []block
+		S []block
+		M []message
+	}{tools, system, msgs})
+	one, _ := json.Marshal(exchange(0))
+	for i, total := 0, len(head); i == 0 || total < size; i++ { // one exchange at least
+		msgs = append(msgs, exchange(i)...)
+		total += len(one)
+	}
+	last := msgs[len(msgs)-1].Content[0]
+	last["content"] = last["content"].(string) + "// request " + placeholder + "\n"
+	return struct {
+		Model       string    `json:"model"`
+		MaxTokens   int       `json:"max_tokens"`
+		Temperature float64   `json:"temperature"`
+		Tools       []block   `json:"tools"`
+		System      []block   `json:"system"`
+		Messages    []message `json:"messages"`
+		Stream      bool      `json:"stream,omitempty"`
+	}{Model: model, MaxTokens: 4096, Temperature: 1, Tools: tools, System: system, Messages: msgs, Stream: stream}
+}
+
 type headers []string
 
 func (h *headers) String() string     { return strings.Join(*h, ", ") }
@@ -144,18 +198,19 @@ func main() {
 	key := flag.String("key", "sk-ant-bench-not-a-real-key", "value of the x-api-key header")
 	version := flag.String("anthropic-version", "2023-06-01", "value of the anthropic-version header")
 	bodyFile := flag.String("body", "", "`file` with the JSON request body to send instead of the built-in one; {N} in it becomes a unique token")
+	agentKB := flag.Int("agent-kb", 0, "send an agent's request of about `KB` kilobytes instead of the built-in one: tools, a task and tool_use/tool_result exchanges with code, as Claude Code sends")
 	model := flag.String("model", "claude-sonnet-4-5", "model of the built-in request")
 	stream := flag.Bool("stream", false, "ask for a streamed answer (sets \"stream\": true in the body)")
 	timeout := flag.Duration("timeout", 60*time.Second, "timeout of one request, answer included")
 	var extra headers
 	flag.Var(&extra, "H", "extra `header` \"Name: value\" (repeatable), e.g. for a gateway's own key")
 	flag.Parse()
-	if *base == "" || *c < 1 || *n < 1 || *warmup < 0 || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen -url BASE [-c N] [-n N] [-warmup N] [-stream] [-body FILE] [-key K] [-H 'Name: value']...")
+	if *base == "" || *c < 1 || *n < 1 || *warmup < 0 || *agentKB < 0 || (*agentKB > 0 && *bodyFile != "") || flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: loadgen -url BASE [-c N] [-n N] [-warmup N] [-stream] [-body FILE | -agent-kb KB] [-key K] [-H 'Name: value']...")
 		flag.PrintDefaults()
 		os.Exit(2)
 	}
-	body, err := requestBody(*bodyFile, *model, *stream)
+	body, err := requestBody(*bodyFile, *agentKB, *model, *stream)
 	if err != nil {
 		fatal(err)
 	}
@@ -235,7 +290,10 @@ func main() {
 }
 
 // requestBody is the JSON body to send, with {N} where the unique token goes.
-func requestBody(file, model string, stream bool) ([]byte, error) {
+func requestBody(file string, agentKB int, model string, stream bool) ([]byte, error) {
+	if agentKB > 0 {
+		return json.Marshal(agentBody(agentKB<<10, model, stream))
+	}
 	if file == "" {
 		return json.Marshal(builtinBody(model, stream))
 	}
