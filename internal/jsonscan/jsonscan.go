@@ -108,6 +108,42 @@ func (s *Scanner) Object(fn func(key []byte) error) error {
 	}
 }
 
+// Array reads an array, calling fn before each element; fn must read or Skip the element. It
+// returns ErrType if the next value is not an array.
+func (s *Scanner) Array(fn func() error) error {
+	s.ws()
+	if s.i >= len(s.b) {
+		return ErrTruncated
+	}
+	if s.b[s.i] != '[' {
+		return ErrType
+	}
+	s.i++
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		return nil
+	}
+	for {
+		if err := fn(); err != nil {
+			return err
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return ErrTruncated
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return nil
+		default:
+			return ErrSyntax
+		}
+	}
+}
+
 // End returns ErrSyntax unless only white space remains.
 func (s *Scanner) End() error {
 	s.ws()

@@ -22,18 +22,13 @@ func read(s *Scanner) (any, error) {
 		})
 		return m, err
 	case '[':
-		// Arrays are only skipped by importers; read them through Skip and encoding/json.
-		start := s.i
-		if err := s.Skip(); err != nil {
-			return nil, err
-		}
-		var v any
-		d := json.NewDecoder(bytes.NewReader(s.b[start:s.i]))
-		d.UseNumber()
-		if err := d.Decode(&v); err != nil {
-			return nil, err
-		}
-		return v, nil
+		a := []any{}
+		err := s.Array(func() error {
+			v, err := read(s)
+			a = append(a, v)
+			return err
+		})
+		return a, err
 	case '"':
 		b, err := s.String()
 		return string(b), err
@@ -93,11 +88,19 @@ func TestErrors(t *testing.T) {
 		{`{"a" 1}`, ErrSyntax},
 		{`{"a":1 "b":2}`, ErrSyntax},
 		{`[1]`, ErrType},
-		{`{"a":[1,2}`, ErrTruncated},
+		{`{"a":[1,2}`, ErrSyntax}, // Array sees the brace where a comma or ] must be
+		{`{"a":[1 2]}`, ErrSyntax},
+		{`{"a":[1,`, ErrTruncated},
+		{`{"a":[1,]}`, ErrSyntax},
 	} {
 		var s Scanner
 		s.Reset([]byte(tt.doc))
-		err := s.Object(func([]byte) error { return s.Skip() })
+		err := s.Object(func([]byte) error {
+			if s.Peek() == '[' {
+				return s.Array(s.Skip)
+			}
+			return s.Skip()
+		})
 		if err != tt.want {
 			t.Errorf("%s: %v, want %v", tt.doc, err, tt.want)
 		}
