@@ -237,6 +237,17 @@ stream_flag=()
 if [[ $STREAM == 1 ]]; then
 	stream_flag=(-stream)
 fi
+# group_cpu_ticks prints the CPU time (user + system, in clock ticks) used so far by the processes
+# of process group $1 (the gateway and anything its command started), from /proc; nothing when
+# /proc is not there.
+group_cpu_ticks() {
+	[[ -r /proc/self/stat ]] || return 0
+	local f
+	for f in /proc/[0-9]*/stat; do
+		cat "$f" 2>/dev/null || true
+	done | awk -v g="$1" '{ sub(/^.*\) /, ""); if ($3 == g) t += $12 + $13 } END { print t + 0 }'
+}
+
 # LOADGEN_ARGS is split like shell words, quotes included (it is the user's own command line).
 extra=()
 eval "extra=($LOADGEN_ARGS)"
@@ -246,10 +257,22 @@ measure() {
 	local target=$1 url=$2 c=$3 r=$4 out
 	out="$work/c$c-$target-$r.json"
 	# In the background and waited for, so that a signal reaches the traps at once.
+	local t0=
+	if [[ $target == gateway && -n ${gateway_pid:-} ]]; then
+		t0=$(group_cpu_ticks "$gateway_pid")
+	fi
 	"${harness[@]}" "$work/loadgen" -url "$url" -c "$c" -n "$(requests_for "$c")" -warmup "$WARMUP" "${stream_flag[@]}" "${extra[@]}" >"$out" 2>"$out.err" &
 	loadgen_pid=$!
 	wait "$loadgen_pid" || die "loadgen failed against $url: $(cat "$out.err")"
 	loadgen_pid=
+	if [[ -n $t0 ]]; then
+		# The gateway's CPU per request of the round (warmup included), in microseconds, added to
+		# loadgen's JSON line so that median_of reads it like the other figures.
+		local t1 per
+		t1=$(group_cpu_ticks "$gateway_pid")
+		per=$(awk -v d="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$(($(requests_for "$c") + WARMUP))" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
+		sed -i "s/}\$/,\"gateway_cpu_us\":$per}/" "$out"
+	fi
 	if [[ -s $out.err ]]; then
 		sed "s/^/  [$target c=$c round $r] /" "$out.err" >&2
 	fi
@@ -268,8 +291,8 @@ echo
 echo "Gateway: $label"
 echo "Upstream: fakeupstream at $upstream, latency $UPSTREAM_LATENCY +- $UPSTREAM_JITTER; stream: $([[ $STREAM == 1 ]] && echo yes || echo no); rounds: $ROUNDS (median); warmup: $WARMUP; pinned: ${PIN:-no}; $(nproc 2>/dev/null || echo '?') CPUs; $(go version | cut -d' ' -f3)"
 echo
-echo "| concurrency | requests | direct p50 ms | direct p99 ms | gateway p50 ms | gateway p99 ms | added p50 ms | added p99 ms | added outside p50 ms | added outside p99 ms | errors direct/gateway |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| concurrency | requests | direct p50 ms | direct p99 ms | gateway p50 ms | gateway p99 ms | added p50 ms | added p99 ms | added outside p50 ms | added outside p99 ms | gateway CPU µs/request | errors direct/gateway |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 no_outside=()
 for c in $CONCURRENCIES; do
 	d50=$(median_of direct "$c" p50_ms)
@@ -287,12 +310,13 @@ for c in $CONCURRENCIES; do
 	if [[ $go50 == nan ]]; then
 		no_outside+=("gateway at c=$c")
 	fi
+	gcpu=$(median_of gateway "$c" gateway_cpu_us)
 	de=$(total_of direct "$c" errors)
 	ge=$(total_of gateway "$c" errors)
 	awk -v c="$c" -v n="$(requests_for "$c")" -v d50="$d50" -v d99="$d99" -v g50="$g50" -v g99="$g99" \
-		-v do50="$do50" -v do99="$do99" -v go50="$go50" -v go99="$go99" -v de="$de" -v ge="$ge" '
+		-v do50="$do50" -v do99="$do99" -v go50="$go50" -v go99="$go99" -v gcpu="$gcpu" -v de="$de" -v ge="$ge" '
 		function diff(g, d) { return (g == "nan" || d == "nan") ? "n/a" : sprintf("%+.3f", g - d) }
-		BEGIN { printf "| %s | %s | %.3f | %.3f | %.3f | %.3f | %+.3f | %+.3f | %s | %s | %s/%s |\n", c, n, d50, d99, g50, g99, g50 - d50, g99 - d99, diff(go50, do50), diff(go99, do99), de, ge }'
+		BEGIN { printf "| %s | %s | %.3f | %.3f | %.3f | %.3f | %+.3f | %+.3f | %s | %s | %s | %s/%s |\n", c, n, d50, d99, g50, g99, g50 - d50, g99 - d99, diff(go50, do50), diff(go99, do99), (gcpu == "nan" ? "n/a" : gcpu), de, ge }'
 done
 if ((${#no_outside[@]} > 0)); then
 	echo
