@@ -31,9 +31,9 @@ func (x *keyIndex) hash(k sessKey) uint64 {
 
 func (x *keyIndex) len() int { return x.byHash.Len() + len(x.exact) }
 
-// get returns the slot of k.
-func (x *keyIndex) get(k sessKey, slots []hint) (uint32, bool) {
-	i, ok := x.byHash.Get(x.hash(k))
+// get returns the slot of k, whose hash (x.hash) is h.
+func (x *keyIndex) get(k sessKey, h uint64, slots []hint) (uint32, bool) {
+	i, ok := x.byHash.Get(h)
 	if ok && slots[i].key == k {
 		return i, true
 	}
@@ -44,18 +44,16 @@ func (x *keyIndex) get(k sessKey, slots []hint) (uint32, bool) {
 	return i, ok
 }
 
-// put adds k, which the index must not hold, at slot i, and returns its hash.
-func (x *keyIndex) put(k sessKey, i uint32, slots []hint) uint64 {
-	h := x.hash(k)
+// put adds k, which the index must not hold, at slot i; h is its hash (x.hash).
+func (x *keyIndex) put(k sessKey, h uint64, i uint32, slots []hint) {
 	if j, ok := x.byHash.Get(h); ok && slots[j].key != k {
 		if x.exact == nil {
 			x.exact = map[sessKey]uint32{}
 		}
 		x.exact[k] = i
-		return h
+		return
 	}
 	x.byHash.Put(h, i)
-	return h
 }
 
 // del removes k, held at slot i, whose hash is h (put's, kept so that removing never reads the

@@ -99,11 +99,14 @@ type hint struct {
 	drop   int64  // the slot is dropped at drop (last use + Stage.keep)
 	live   int64  // the hint breakpoint is used until live (last call + TTL)
 	prompt int64  // session: tokens of its last prompt; head: the estimated head, tokens
-	seed   uint64 // hash of the key: the seed of the inferred block hashes
+	seed   uint64 // seedOf(key), the seed of the inferred block hashes, when seeded
 	hk     uint64 // the key's hash in Stage.sessIdx
 	blocks int32  // full blocks of the session's last prompt
 	epoch  uint32 // session: the conversation body's epoch (bumped when its prompt shrinks)
 	gen    uint32
+	// seeded is false for a session made by a call with prefix hashes, whose seed is computed
+	// only if a later call of the session needs it (one without hashes): most never do.
+	seeded bool
 }
 
 type hintRef struct{ idx, gen uint32 }
@@ -221,8 +224,10 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 	exp := now + s.ttl
 	key := sessKey{tenant: r.Tenant, session: r.Session, agent: r.Agent}
 	si, hasHint := uint32(0), false
+	var hk uint64 // the key's hash in sessIdx, computed once for the lookup and a new slot
 	if r.Session != "" {
-		si, hasHint = s.sessIdx.get(key, s.sess)
+		hk = s.sessIdx.hash(key)
+		si, hasHint = s.sessIdx.get(key, hk, s.sess)
 	}
 	hint := 0 // the session hint's breakpoint, 0 for none
 	if hasHint && s.sess[si].live > now {
@@ -243,6 +248,9 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 			hint = 0
 		default:
 			if hasHint {
+				if !s.sess[si].seeded {
+					s.sess[si].seed, s.sess[si].seeded = seedOf(key), true
+				}
 				seed, epoch = s.sess[si].seed, s.sess[si].epoch
 				// A body that lost more than a quarter of its tokens is a new conversation body
 				// (compaction, rewritten history).
@@ -327,11 +335,9 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 
 	if r.Session != "" && onLine {
 		if !hasHint {
-			if pf.real != nil {
-				seed = seedOf(key)
-			}
-			si = s.newHint(key)
-			s.sess[si].seed = seed
+			si = s.newHint(key, hk)
+			// With prefix hashes the seed waits until a call without them needs it.
+			s.sess[si].seed, s.sess[si].seeded = seed, pf.real == nil
 		}
 		h := &s.sess[si]
 		h.live, h.blocks, h.prompt, h.epoch, h.drop = exp, int32(n), prompt, epoch, now+s.keep
@@ -359,10 +365,11 @@ func (s *Stage) inferHead(r *traces.Record, sp uint32, prompt int64, learn bool,
 	if r.Agent == "" {
 		k.agent, k.kind = s.spaces[sp].key.model, keyHeadModel
 	}
-	i, ok := s.sessIdx.get(k, s.sess)
+	hk := s.sessIdx.hash(k)
+	i, ok := s.sessIdx.get(k, hk, s.sess)
 	if !ok {
-		i = s.newHint(k)
-		s.sess[i].seed = seedOf(k)
+		i = s.newHint(k, hk)
+		s.sess[i].seed, s.sess[i].seeded = seedOf(k), true
 		s.heads++
 	}
 	h := &s.sess[i]
@@ -379,8 +386,8 @@ func (s *Stage) inferHead(r *traces.Record, sp uint32, prompt int64, learn bool,
 	return max(0, min(head, prompt)), h.seed
 }
 
-// newHint makes a session hint slot for k.
-func (s *Stage) newHint(k sessKey) uint32 {
+// newHint makes a session hint slot for k, whose hash in sessIdx is hk.
+func (s *Stage) newHint(k sessKey, hk uint64) uint32 {
 	var i uint32
 	if n := len(s.freeSess); n > 0 {
 		i = s.freeSess[n-1]
@@ -390,7 +397,8 @@ func (s *Stage) newHint(k sessKey) uint32 {
 		s.sess = append(s.sess, hint{})
 	}
 	s.sess[i].key = k
-	s.sess[i].hk = s.sessIdx.put(k, i, s.sess)
+	s.sess[i].hk = hk
+	s.sessIdx.put(k, hk, i, s.sess)
 	return i
 }
 
