@@ -29,7 +29,10 @@ type Stage struct {
 	models   []modelInfo
 
 	// Cache spaces: one per (tenant, model) with live entries; ids are reused once a space holds
-	// no entry.
+	// no entry. A freed space keeps its key, and spaceIdx its entry, until its id is reused, so
+	// that a space that empties and fills again (a sparse trace, whose every entry expires
+	// between calls) costs no map insert and delete per call: spaceIdx also holds such stale
+	// entries (their space not inUse), at most one per free id.
 	spaceIdx  map[spaceKey]uint32
 	spaces    []space
 	freeSpace []uint32
@@ -70,6 +73,7 @@ type space struct {
 	key   spaceKey
 	model int32 // index in models
 	live  int32 // entries of the space in the table
+	inUse bool  // false once freed (its id on freeSpace)
 }
 
 // entryRef names a cache entry in the expiry queue.
@@ -444,30 +448,43 @@ func (s *Stage) space(tenant, model string) uint32 {
 	}
 	k := spaceKey{tenant, s.models[mi].canon}
 	id, ok := s.spaceIdx[k]
-	if !ok {
+	if !ok || !s.spaces[id].inUse {
+		// A new space: the last id freed, else a new one. k's stale entry, when the index has
+		// one, names the id k had before; it is overwritten, unless it names this id.
+		stale := id
 		if n := len(s.freeSpace); n > 0 {
 			id = s.freeSpace[n-1]
 			s.freeSpace = s.freeSpace[:n-1]
+			if old := s.spaces[id].key; old != k {
+				if j, held := s.spaceIdx[old]; held && j == id {
+					delete(s.spaceIdx, old) // the stale entry of the id's former key
+				}
+			}
 		} else {
 			id = uint32(len(s.spaces))
 			s.spaces = append(s.spaces, space{})
 		}
-		s.spaces[id] = space{key: k, model: mi}
-		s.spaceIdx[k] = id
+		s.spaces[id] = space{key: k, model: mi, inUse: true}
+		if !ok || stale != id {
+			s.spaceIdx[k] = id
+		}
 	}
 	s.last.tenant, s.last.model, s.last.sp, s.last.ok = tenant, model, id, true
 	return id
 }
 
-// freeSpaceID forgets space id, which holds no entry, so that its id can be reused.
+// freeSpaceID frees space id, which holds no entry, so that its id can be reused. Its key and
+// index entry stay until then (see Stage.spaceIdx).
 func (s *Stage) freeSpaceID(id uint32) {
-	delete(s.spaceIdx, s.spaces[id].key)
-	s.spaces[id] = space{}
+	s.spaces[id].inUse, s.spaces[id].live = false, 0
 	s.freeSpace = append(s.freeSpace, id)
 	if s.last.sp == id {
 		s.last.ok = false
 	}
 }
+
+// liveSpaces returns the number of spaces in use.
+func (s *Stage) liveSpaces() int { return len(s.spaces) - len(s.freeSpace) }
 
 func (s *Stage) addModel(model string) int32 {
 	m := modelInfo{name: model, canon: pricing.Family(model)}

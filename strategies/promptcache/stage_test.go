@@ -536,9 +536,12 @@ func TestBoundedState(t *testing.T) {
 	r := in{at: n*time.Second + SessionMemory, noPrefix: true, prompt: 10}.record()
 	c.Reset(&r, n)
 	st.Handle(c.Arrival, &c)
-	if st.entries.n != 0 || st.sessIdx.len() != 0 || len(st.spaceIdx) != 0 || st.queue.n != 0 || st.squeue.n != 0 {
+	if st.entries.n != 0 || st.sessIdx.len() != 0 || st.liveSpaces() != 0 || st.queue.n != 0 || st.squeue.n != 0 {
 		t.Errorf("after the TTL: %d entries, %d sessions, %d spaces, queues %d and %d; want all 0",
-			st.entries.n, st.sessIdx.len(), len(st.spaceIdx), st.queue.n, st.squeue.n)
+			st.entries.n, st.sessIdx.len(), st.liveSpaces(), st.queue.n, st.squeue.n)
+	}
+	if len(st.spaceIdx) > len(st.spaces) {
+		t.Errorf("%d space index entries for %d space ids", len(st.spaceIdx), len(st.spaces))
 	}
 	for p, n := range st.entries.atPos {
 		if n != 0 {
