@@ -249,7 +249,13 @@ type Stage struct {
 
 	groups []group
 	free   []int32
-	index  map[groupKey]int32
+	// index maps each key to its open group. A group that closes (fills up or is released) keeps
+	// its key, and index its entry, until the group's slot is reused, so that a key whose group
+	// opens and closes call after call (a sparse trace: one call per window) costs one map lookup,
+	// not an insert and a delete; an entry whose group is closed or holds another key is stale.
+	// Every entry names a group slot whose key is the entry's, so index holds at most one entry
+	// per slot.
+	index map[groupKey]int32
 	// lastGroup is the group the last held call joined, or -1: valid while that group is open.
 	lastGroup int32
 	heap      []int32
@@ -296,15 +302,14 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 	} else {
 		gi, ok = s.index[k]
 	}
-	if !ok {
-		gi = s.open(k, now)
+	if !ok || !s.groups[gi].open {
+		gi = s.open(k, now, ok, gi)
 	}
 	s.lastGroup = gi
 	g := &s.groups[gi]
 	g.calls = append(g.calls, c)
 	if len(g.calls) >= s.size {
-		delete(s.index, k)
-		g.open = false
+		g.open = false // its index entry stays, stale
 		if g.due > now {
 			g.due = now
 			s.up(int(g.pos))
@@ -368,11 +373,17 @@ func (s *Stage) batchPriced(model string, now int64) bool {
 }
 
 // open starts a new group for key k with its first call held at now, and returns its index.
-func (s *Stage) open(k groupKey, now int64) int32 {
+// indexed and stale say whether index has a (stale) entry for k, and which group it names.
+func (s *Stage) open(k groupKey, now int64, indexed bool, stale int32) int32 {
 	var gi int32
 	if n := len(s.free); n > 0 {
 		gi = s.free[n-1]
 		s.free = s.free[:n-1]
+		if old := s.groups[gi].key; old != k {
+			if j, held := s.index[old]; held && j == gi {
+				delete(s.index, old) // the stale entry of the slot's former key
+			}
+		}
 	} else {
 		s.groups = append(s.groups, group{})
 		gi = int32(len(s.groups) - 1)
@@ -383,7 +394,9 @@ func (s *Stage) open(k groupKey, now int64) int32 {
 	g.pos = int32(len(s.heap))
 	s.heap = append(s.heap, gi)
 	s.up(int(g.pos))
-	s.index[k] = gi
+	if !indexed || stale != gi {
+		s.index[k] = gi
+	}
 	return gi
 }
 
@@ -406,10 +419,7 @@ func (s *Stage) Flush(now int64, release func(*strategies.Call)) {
 			return
 		}
 		s.pop()
-		if s.groups[gi].open {
-			delete(s.index, s.groups[gi].key)
-			s.groups[gi].open = false
-		}
+		s.groups[gi].open = false // its index entry stays, stale
 		if s.merge {
 			s.releaseMerged(gi, release)
 		} else {
@@ -417,7 +427,7 @@ func (s *Stage) Flush(now int64, release func(*strategies.Call)) {
 		}
 		g := &s.groups[gi]
 		clear(g.calls)
-		g.calls, g.key = g.calls[:0], groupKey{}
+		g.calls = g.calls[:0] // g.key stays until the slot is reused: index may name it
 		s.free = append(s.free, gi)
 	}
 }

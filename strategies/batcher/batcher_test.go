@@ -626,8 +626,18 @@ func TestPropertyWindow(t *testing.T) {
 				t.Errorf("round %d: merged %g + unmerged %g != %d held", round, m["merged_calls"], m["unmerged"], holds)
 			}
 		}
-		if len(s.index) != 0 || len(s.heap) != 0 {
-			t.Errorf("round %d: %d groups indexed, %d in the heap after the last flush", round, len(s.index), len(s.heap))
+		open := 0
+		for k, gi := range s.index {
+			if s.groups[gi].key != k {
+				t.Errorf("round %d: index names group %d for a key it does not hold", round, gi)
+			}
+			if s.groups[gi].open {
+				open++
+			}
+		}
+		if open != 0 || len(s.heap) != 0 || len(s.index) > len(s.groups) {
+			t.Errorf("round %d: %d open groups indexed (%d entries for %d slots), %d in the heap after the last flush",
+				round, open, len(s.index), len(s.groups), len(s.heap))
 		}
 	}
 }
