@@ -68,11 +68,7 @@ func OracleOf(src sim.Source, meta traces.Meta, opts OracleOptions) (*Oracle, er
 	}
 	o := &Oracle{}
 	pc := &priceCache{book: opts.Book, m: map[string]*cachedPrice{}}
-	type key struct {
-		tenant string
-		fp     uint64
-	}
-	seen := map[key]bool{}
+	var seen seenSet
 	start, end := meta.Start, meta.End
 	var rec traces.Record
 	for i := 0; ; i++ {
@@ -84,12 +80,10 @@ func OracleOf(src sim.Source, meta traces.Meta, opts OracleOptions) (*Oracle, er
 		r := &rec
 		o.Calls++
 		if r.Has(traces.FieldFingerprint) {
-			k := key{r.Tenant, r.Fingerprint}
-			if seen[k] {
+			if !seen.add(r.Tenant, r.Fingerprint) {
 				o.Repeats++
 				continue
 			}
-			seen[k] = true
 		}
 		if start.IsZero() || r.Time.Before(start) {
 			start = r.Time
