@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"math"
 	"time"
 
 	"github.com/tarsopt/tarsopt/money"
@@ -146,6 +147,21 @@ func (p *Price) RatesFor(c Call) Rates {
 		r = r.scale(p.Fast)
 	}
 	return r
+}
+
+// Period returns the span p is in force, [from, until) in Unix nanoseconds: math.MinInt64 when it
+// holds since always, math.MaxInt64 when it is still in force. Callers that remember a price for
+// its period use it; note that Book.Lookup gives the nearest period for an instant outside every
+// period, which then does not hold that instant.
+func (p *Price) Period() (from, until int64) {
+	from, until = math.MinInt64, math.MaxInt64
+	if !p.From.IsZero() {
+		from = p.From.UnixNano()
+	}
+	if !p.Until.IsZero() {
+		until = p.Until.UnixNano()
+	}
+	return from, until
 }
 
 // Cost returns the exact cost of call c at price p. Each part is rounded once, half to even, to

@@ -518,13 +518,8 @@ func (r *runner) model(name string, t int64) *modelInfo {
 		m.err = err
 		return m
 	}
-	m.price, m.from, m.until = p, math.MinInt64, math.MaxInt64
-	if !p.From.IsZero() {
-		m.from = p.From.UnixNano()
-	}
-	if !p.Until.IsZero() {
-		m.until = p.Until.UnixNano()
-	}
+	m.price = p
+	m.from, m.until = p.Period()
 	if t < m.from || t >= m.until {
 		// The book gave the nearest period (t is before the first or after the last): it holds
 		// for this instant only; look it up again next time.

@@ -343,15 +343,10 @@ func (s *Stage) batchPriced(model string, now int64) bool {
 			clear(s.models)
 		}
 		for _, p := range s.book.Prices(model) {
-			q := period{from: math.MinInt64, until: math.MaxInt64, batch: !p.Batch.IsZero()}
+			q := period{batch: !p.Batch.IsZero()}
+			q.from, q.until = p.Period()
 			if _, ok := p.Tiers[traces.TierBatch]; ok {
 				q.batch = true
-			}
-			if !p.From.IsZero() {
-				q.from = p.From.UnixNano()
-			}
-			if !p.Until.IsZero() {
-				q.until = p.Until.UnixNano()
 			}
 			ps = append(ps, q)
 		}

@@ -148,24 +148,14 @@ func (r *Router) lookup(model string, now int64) *pricing.Price {
 		return nil
 	}
 	// Remember the period only when the price covers now (not a nearest-period fallback).
-	e := memoEntry{p: p, from: minTime, until: maxTime, known: true}
-	if !p.From.IsZero() {
-		e.from = p.From.UnixNano()
-	}
-	if !p.Until.IsZero() {
-		e.until = p.Until.UnixNano()
-	}
+	e := memoEntry{p: p, known: true}
+	e.from, e.until = p.Period()
 	if now < e.from || now >= e.until {
 		e.from, e.until = 0, 0 // a fallback: look it up again next time
 	}
 	r.memo[model] = e
 	return p
 }
-
-const (
-	minTime = -1 << 63
-	maxTime = 1<<63 - 1
-)
 
 // band returns the band of complexity score x.
 func (r *Router) band(x float64) int {
