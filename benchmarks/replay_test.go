@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -82,18 +83,28 @@ func corpusInMemory(b *testing.B) ([]traces.Record, traces.Meta) {
 }
 
 // stackConfig returns the configuration of a named stack: none (the baseline), default (the seed
-// plan) or all (every strategy on, the provider's prompt cache included).
+// plan), all (every strategy on, the provider's prompt cache included) or a strategy's name (that
+// strategy alone, with its default settings).
 func stackConfig(b *testing.B, name string) *config.Config {
 	c := config.Default()
 	switch name {
 	case "none":
 		c.Only()
+	case "default":
 	case "all":
 		if err := c.Set("strategies.promptcache.enabled=true"); err != nil {
 			b.Fatal(err)
 		}
 		if len(c.Enabled()) != len(strategies.Names()) {
 			b.Fatalf("stack all enables %v", c.Enabled())
+		}
+	default:
+		if !slices.Contains(strategies.Names(), name) {
+			b.Fatalf("no stack %q", name)
+		}
+		c.Only(name)
+		if got := c.Enabled(); len(got) != 1 {
+			b.Fatalf("stack %s enables %v", name, got)
 		}
 	}
 	return c
@@ -125,8 +136,9 @@ func bareLoop(recs []traces.Record) int64 {
 	return sum
 }
 
-// BenchmarkReplay replays the million-record corpus in memory through no strategy, the seed plan
-// and every strategy, beside the bare loop, and reports time and allocations per call.
+// BenchmarkReplay replays the million-record corpus in memory through no strategy, each strategy
+// alone, the seed plan and every strategy, beside the bare loop, and reports time and allocations
+// per call: a strategy's cost is its stack's time less stack=none's.
 func BenchmarkReplay(b *testing.B) {
 	for _, corpus := range []string{"sparse", "dense"} {
 		recs, meta := corpusNamed(b, corpus)
@@ -140,7 +152,7 @@ func BenchmarkReplay(b *testing.B) {
 				b.Fatal("no tokens")
 			}
 		})
-		for _, name := range []string{"none", "default", "all"} {
+		for _, name := range append(append([]string{"none"}, strategies.Names()...), "default", "all") {
 			b.Run(fmt.Sprintf("corpus=%s/stack=%s/records=%d", corpus, name, len(recs)), func(b *testing.B) {
 				b.ReportAllocs()
 				c := stackConfig(b, name)
