@@ -24,6 +24,9 @@ type OracleOptions struct {
 	Models []string
 	// BatchMinDelay is the least max_delay that lets a call wait for the Batch API (its price).
 	BatchMinDelay time.Duration
+	// ZeroUnknown prices a call to a model the book does not know at $0, as a replay with
+	// sim.Options.ZeroUnknown does, instead of failing: no other model is cheaper.
+	ZeroUnknown bool
 }
 
 // Oracle is the least a trace could have cost without losing an acceptable answer: every repeat
@@ -98,6 +101,9 @@ func OracleOf(src sim.Source, meta traces.Meta, opts OracleOptions) (*Oracle, er
 		ownOK := u < own.P(cx)
 		best, err := pc.cheapestAt(opts, r, r.Model)
 		if err != nil {
+			if opts.ZeroUnknown {
+				continue // $0, as the replays price it
+			}
 			return nil, err
 		}
 		moved := false

@@ -60,3 +60,36 @@ func TestOracleByHand(t *testing.T) {
 		t.Errorf("moved %d calls to a model that answers none", o.Moved)
 	}
 }
+
+// A call to a model the book does not know stops the oracle, unless ZeroUnknown prices it at $0
+// as the replays then do; the other calls are priced as before.
+func TestOracleZeroUnknown(t *testing.T) {
+	start := time.Date(2026, 2, 10, 0, 0, 0, 0, time.UTC)
+	up := &strategies.Upstream{DefaultSpeed: strategies.Speed{TTFT: 1, TokensPerS: 50},
+		DefaultQuality: strategies.Curve{Easy: 1, Hard: 1, Shape: 1}}
+	call := func(i int, model string) traces.Record {
+		r := traces.Record{Time: start.Add(time.Duration(i) * time.Hour), ID: string(rune('a' + i)), Tenant: "t",
+			Model: model, Input: 100_000, Output: 10_000}
+		r.Set(traces.FieldInput)
+		r.Set(traces.FieldOutput)
+		return r
+	}
+	known := &Trace{Meta: traces.Meta{Start: start, End: start.Add(24 * time.Hour)}, Records: []traces.Record{call(0, "claude-sonnet-4-5")}}
+	mixed := &Trace{Meta: known.Meta, Records: []traces.Record{call(0, "claude-sonnet-4-5"), call(1, "gpt-9")}}
+	opts := OracleOptions{Book: pricing.Default(), Upstream: up, Models: []string{"claude-haiku-4-5"}}
+	if _, err := ComputeOracle(mixed, opts); err == nil {
+		t.Error("an unknown model without ZeroUnknown: no error")
+	}
+	want, err := ComputeOracle(known, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.ZeroUnknown = true
+	got, err := ComputeOracle(mixed, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Cost != want.Cost || got.Calls != 2 || want.Cost == 0 {
+		t.Errorf("with ZeroUnknown: cost %v over %d calls, want %v (the known call's) over 2", got.Cost, got.Calls, want.Cost)
+	}
+}

@@ -75,7 +75,7 @@ Examples:
 				}
 				fmt.Fprintf(stderr, "attribute: %d replays of %s calls\n", a.Replays, textfmt.Thousands(float64(len(tr.Records)), 0))
 				rep := newAttributeReport(af.trace, cfg, a, analysis.SeedPlanClaims())
-				oracle, err := analysis.ComputeOracle(tr, oracleOptions(cfg, book))
+				oracle, err := analysis.ComputeOracle(tr, oracleOptions(cfg, book, rn.ZeroUnknown))
 				if err != nil {
 					return err
 				}

@@ -112,7 +112,7 @@ Examples:
 					c := cfg
 					if cal != nil {
 						cal.cfg = cfg
-						if cal.oracle, err = analysis.ComputeOracle(past, oracleOptions(cfg, book)); err != nil {
+						if cal.oracle, err = analysis.ComputeOracle(past, oracleOptions(cfg, book, rn.ZeroUnknown)); err != nil {
 							return err
 						}
 						r, err := cal.calibrate(ctx, rn, past, 24, io.Discard)

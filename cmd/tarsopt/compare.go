@@ -142,7 +142,7 @@ Examples:
 				}
 				fmt.Fprintf(stderr, "compare: %d replays of %s calls\n", len(scs), textfmt.Thousands(float64(len(tr.Records)), 0))
 				bs := analysis.Bootstrap{Level: *level, Resamples: *resamples, Seed: *seed}
-				oracle, err := analysis.ComputeOracle(tr, oracleOptions(configs[0], book))
+				oracle, err := analysis.ComputeOracle(tr, oracleOptions(configs[0], book, rn.ZeroUnknown))
 				if err != nil {
 					return err
 				}

@@ -90,6 +90,9 @@ func TestGolden(t *testing.T) {
 		{"replay-day", []string{"replay", "--trace", filepath.Join(tmp, "day.jsonl")}, false},
 		{"replay-day-json", []string{"replay", "--json", "--per-day", "--trace", filepath.Join(tmp, "day.jsonl"), "--set", "strategies.promptcache.enabled=true"}, false},
 		{"replay-unknown-model", []string{"replay", "--trace", "testdata/small.jsonl"}, true},
+		// The oracle prices an unknown model's calls at $0 too (it used to stop the run).
+		{"replay-unknown-model-zero", []string{"replay", "--unknown-model=zero", "--json", "--trace", "testdata/small.jsonl"}, false},
+		{"mc-unknown-model-zero", []string{"mc", "--unknown-model=zero", "--samples", "10", "--json", "--trace", "testdata/small.jsonl"}, false},
 		{"replay-bad-set", []string{"replay", "--trace", "testdata/small.jsonl", "--set", "strategies.router.bands[7].max=3"}, true},
 		{"unknown-command", []string{"replay-all"}, true},
 		{"bad-flag", []string{"inspect", "--colour", "x.jsonl"}, true},

@@ -106,7 +106,7 @@ Examples:
 					fmt.Fprintf(stderr, "warning: %d of %d samples resampled only days without calls: their costs count (as zero), their reduction, quality and latency are left out\n", n, len(res.Samples))
 				}
 				rep := newMCReport(af.trace, cfg, u, *seed, names, res)
-				oracle, err := analysis.ComputeOracle(tr, oracleOptions(cfg, book))
+				oracle, err := analysis.ComputeOracle(tr, oracleOptions(cfg, book, rn.ZeroUnknown))
 				if err != nil {
 					return err
 				}

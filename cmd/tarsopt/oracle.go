@@ -13,13 +13,13 @@ import (
 
 // oracleOptions returns the oracle's setup for cfg: the router's models (whether or not the
 // router is on: the bound is what any routing could reach) and the batcher's least delay.
-func oracleOptions(cfg *config.Config, book *pricing.Book) analysis.OracleOptions {
+func oracleOptions(cfg *config.Config, book *pricing.Book, zeroUnknown bool) analysis.OracleOptions {
 	var minDelay time.Duration
 	if bs, _ := cfg.Strategies.Get(batcher.Name).(*batcher.Settings); bs != nil {
 		minDelay = time.Duration(bs.MinMaxDelayS * float64(time.Second))
 	}
 	return analysis.OracleOptions{Book: book, Upstream: cfg.Upstream, Seed: cfg.Seed,
-		Models: analysis.OracleModels(routerModels(cfg)...), BatchMinDelay: minDelay}
+		Models: analysis.OracleModels(routerModels(cfg)...), BatchMinDelay: minDelay, ZeroUnknown: zeroUnknown}
 }
 
 // oracleRow is the oracle bound as the commands print it.

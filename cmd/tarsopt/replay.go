@@ -155,7 +155,7 @@ func replay(trace string, cfg *config.Config, book *pricing.Book, zeroUnknown bo
 			return
 		}
 		defer src.Close()
-		oracle, errs[2] = analysis.OracleOf(src, src.Meta(), oracleOptions(cfg, book))
+		oracle, errs[2] = analysis.OracleOf(src, src.Meta(), oracleOptions(cfg, book, zeroUnknown))
 	}()
 	for i := range 2 {
 		wg.Add(1)

@@ -136,7 +136,7 @@ func buildReport(ctx context.Context, rn *analysis.Runner, tr *analysis.Trace, n
 	}
 	base := res[0].Summary(false)
 	baseCost := res[0].Total.Cost.Total()
-	oracle, err := analysis.ComputeOracle(tr, oracleOptions(cfg, book))
+	oracle, err := analysis.ComputeOracle(tr, oracleOptions(cfg, book, rn.ZeroUnknown))
 	if err != nil {
 		return nil, err
 	}

@@ -129,7 +129,7 @@ Examples:
 				ctx, stop := interruptible()
 				defer stop()
 				rn := af.runner(book, nil)
-				if sw.oracle, err = analysis.ComputeOracle(tr, oracleOptions(cfg, book)); err != nil {
+				if sw.oracle, err = analysis.ComputeOracle(tr, oracleOptions(cfg, book, rn.ZeroUnknown)); err != nil {
 					return err
 				}
 				var rep *sweepReport
