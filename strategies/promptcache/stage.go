@@ -28,19 +28,18 @@ type Stage struct {
 	modelIdx map[string]int32
 	models   []modelInfo
 
-	// Cache spaces: one per (tenant, model) with live entries; ids are reused once a space holds
-	// no entry. A freed space keeps its key, and spaceIdx its entry, until its id is reused, so
-	// that a space that empties and fills again (a sparse trace, whose every entry expires
-	// between calls) costs no map insert and delete per call: spaceIdx also holds such stale
-	// entries (their space not inUse), at most one per free id.
+	// Cache spaces: one per (tenant, model) that has had entries lately. A space that loses its
+	// last entry stays, empty, with its index entry, so that a space that empties and fills again
+	// (a sparse trace, whose every entry expires between calls) costs no map work; once more than
+	// minSweep spaces are empty and they outnumber those with entries, expire frees every empty
+	// one and their ids are reused, so the spaces never exceed twice those with entries, plus
+	// minSweep.
 	spaceIdx  map[spaceKey]uint32
 	spaces    []space
 	freeSpace []uint32
-	last      struct { // the space of the previous call, to skip the map lookup
-		tenant, model string
-		sp            uint32
-		ok            bool
-	}
+	empty     int          // spaces in use that hold no entry
+	memo      [4]spaceMemo // the spaces of the latest (tenant, model name) pairs, to skip the maps
+	nextMemo  int          // the memo entry the next miss replaces
 
 	entries table
 	queue   ring[entryRef] // every write and read of an entry, with the expiry it set
@@ -69,11 +68,21 @@ type modelInfo struct {
 
 type spaceKey struct{ tenant, model string }
 
+// spaceMemo remembers the space of a (tenant, model name) pair, as the call named them.
+type spaceMemo struct {
+	tenant, model string
+	sp            uint32
+	ok            bool
+}
+
+// minSweep is how many empty spaces expire lets stand before it frees them.
+const minSweep = 64
+
 type space struct {
 	key   spaceKey
 	model int32 // index in models
 	live  int32 // entries of the space in the table
-	inUse bool  // false once freed (its id on freeSpace)
+	inUse bool  // false once freed (its id on freeSpace, its key gone from spaceIdx)
 }
 
 // entryRef names a cache entry in the expiry queue.
@@ -325,6 +334,9 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 			s.entries.setPos(i, int32(b))
 		} else {
 			s.entries.insert(h, sp, int32(b), exp)
+			if s.spaces[sp].live == 0 {
+				s.empty--
+			}
 			s.spaces[sp].live++
 		}
 		s.queue.push(entryRef{h, sp}, exp)
@@ -332,9 +344,6 @@ func (s *Stage) Handle(now int64, c *strategies.Call) strategies.Decision {
 	}
 	if wanted && wrote == 0 {
 		s.belowMin++
-	}
-	if s.spaces[sp].live == 0 {
-		s.freeSpaceID(sp)
 	}
 
 	if r.Session != "" && onLine {
@@ -439,8 +448,10 @@ func (s *Stage) setSplit(r *traces.Record, input, write, read int64) {
 
 // space returns the id of the cache space of (tenant, model), making one if needed.
 func (s *Stage) space(tenant, model string) uint32 {
-	if s.last.ok && s.last.tenant == tenant && s.last.model == model {
-		return s.last.sp
+	for i := range s.memo {
+		if m := &s.memo[i]; m.ok && m.tenant == tenant && m.model == model {
+			return m.sp
+		}
 	}
 	mi, ok := s.modelIdx[model]
 	if !ok {
@@ -448,43 +459,45 @@ func (s *Stage) space(tenant, model string) uint32 {
 	}
 	k := spaceKey{tenant, s.models[mi].canon}
 	id, ok := s.spaceIdx[k]
-	if !ok || !s.spaces[id].inUse {
-		// A new space: the last id freed, else a new one. k's stale entry, when the index has
-		// one, names the id k had before; it is overwritten, unless it names this id.
-		stale := id
+	if !ok {
 		if n := len(s.freeSpace); n > 0 {
 			id = s.freeSpace[n-1]
 			s.freeSpace = s.freeSpace[:n-1]
-			if old := s.spaces[id].key; old != k {
-				if j, held := s.spaceIdx[old]; held && j == id {
-					delete(s.spaceIdx, old) // the stale entry of the id's former key
-				}
-			}
 		} else {
 			id = uint32(len(s.spaces))
 			s.spaces = append(s.spaces, space{})
 		}
 		s.spaces[id] = space{key: k, model: mi, inUse: true}
-		if !ok || stale != id {
-			s.spaceIdx[k] = id
-		}
+		s.spaceIdx[k] = id
+		s.empty++
 	}
-	s.last.tenant, s.last.model, s.last.sp, s.last.ok = tenant, model, id, true
+	s.memo[s.nextMemo] = spaceMemo{tenant: tenant, model: model, sp: id, ok: true}
+	s.nextMemo = (s.nextMemo + 1) % len(s.memo)
 	return id
 }
 
-// freeSpaceID frees space id, which holds no entry, so that its id can be reused. Its key and
-// index entry stay until then (see Stage.spaceIdx).
-func (s *Stage) freeSpaceID(id uint32) {
-	s.spaces[id].inUse, s.spaces[id].live = false, 0
-	s.freeSpace = append(s.freeSpace, id)
-	if s.last.sp == id {
-		s.last.ok = false
+// sweepSpaces frees every empty space once more than minSweep are empty and they outnumber the
+// spaces with entries, so that their ids can be reused.
+func (s *Stage) sweepSpaces() {
+	inUse := len(s.spaces) - len(s.freeSpace)
+	if s.empty <= minSweep || 2*s.empty <= inUse {
+		return
 	}
+	for id := range s.spaces {
+		sp := &s.spaces[id]
+		if !sp.inUse || sp.live > 0 {
+			continue
+		}
+		delete(s.spaceIdx, sp.key)
+		*sp = space{} // let go of the key's strings
+		s.freeSpace = append(s.freeSpace, uint32(id))
+	}
+	s.empty = 0
+	s.memo = [len(s.memo)]spaceMemo{} // they may name freed ids
 }
 
-// liveSpaces returns the number of spaces in use.
-func (s *Stage) liveSpaces() int { return len(s.spaces) - len(s.freeSpace) }
+// spacesWithEntries returns the number of spaces that hold an entry.
+func (s *Stage) spacesWithEntries() int { return len(s.spaces) - len(s.freeSpace) - s.empty }
 
 func (s *Stage) addModel(model string) int32 {
 	m := modelInfo{name: model, canon: pricing.Family(model)}
@@ -541,12 +554,14 @@ func (s *Stage) expire(now int64) {
 		}
 		s.entries.remove(i)
 		s.expired++
-		if sp := it.key.sp; s.spaces[sp].live <= 1 {
-			s.freeSpaceID(sp)
+		if sp := &s.spaces[it.key.sp]; sp.live <= 1 {
+			sp.live = 0
+			s.empty++
 		} else {
-			s.spaces[sp].live--
+			sp.live--
 		}
 	}
+	s.sweepSpaces()
 	for s.squeue.n > 0 {
 		it := s.squeue.front()
 		if it.exp > now {

@@ -536,9 +536,9 @@ func TestBoundedState(t *testing.T) {
 	r := in{at: n*time.Second + SessionMemory, noPrefix: true, prompt: 10}.record()
 	c.Reset(&r, n)
 	st.Handle(c.Arrival, &c)
-	if st.entries.n != 0 || st.sessIdx.len() != 0 || st.liveSpaces() != 0 || st.queue.n != 0 || st.squeue.n != 0 {
+	if st.entries.n != 0 || st.sessIdx.len() != 0 || st.spacesWithEntries() != 0 || st.queue.n != 0 || st.squeue.n != 0 {
 		t.Errorf("after the TTL: %d entries, %d sessions, %d spaces, queues %d and %d; want all 0",
-			st.entries.n, st.sessIdx.len(), st.liveSpaces(), st.queue.n, st.squeue.n)
+			st.entries.n, st.sessIdx.len(), st.spacesWithEntries(), st.queue.n, st.squeue.n)
 	}
 	if len(st.spaceIdx) > len(st.spaces) {
 		t.Errorf("%d space index entries for %d space ids", len(st.spaceIdx), len(st.spaces))
@@ -556,8 +556,8 @@ func TestBoundedState(t *testing.T) {
 	}
 }
 
-// TestSpacesReused checks that a space id freed when its last entry expires is reused without
-// letting a new tenant see the old tenant's entries.
+// TestSpacesReused checks that a space whose entries expired is found again by its own tenant, and
+// that another tenant's space never sees its entries.
 func TestSpacesReused(t *testing.T) {
 	st := newStage(t, nil, bs)
 	got := run(t, st, []in{
@@ -571,7 +571,42 @@ func TestSpacesReused(t *testing.T) {
 		t.Errorf("splits (-want +got):\n%s", d)
 	}
 	if len(st.spaces) != 2 {
-		t.Errorf("%d space slots, want 2 (a's first id reused by b, a again)", len(st.spaces))
+		t.Errorf("%d space slots, want 2 (a's, kept while empty, and b's)", len(st.spaces))
+	}
+}
+
+// TestEmptySpacesSwept sends one call each for many tenants, an hour apart so that every entry
+// has expired by the next call: the empty spaces are freed in sweeps and their ids reused, so the
+// space slots stay bounded, and no tenant ever reads another's entry, though they all send the
+// same prompt into reused ids.
+func TestEmptySpacesSwept(t *testing.T) {
+	st := newStage(t, nil, bs)
+	var c strategies.Call
+	const tenants = 1000
+	for i := range 2 * tenants {
+		r := in{at: time.Duration(i) * time.Hour, tenant: fmt.Sprintf("t%d", i%tenants), prompt: 5000, blocks: seq(1, 50)}.record()
+		c.Reset(&r, uint64(i))
+		st.Handle(c.Arrival, &c)
+		if c.Rec.CacheRead != 0 {
+			t.Fatalf("call %d read %d cached tokens: every entry had expired", i, c.Rec.CacheRead)
+		}
+		if c.Rec.CacheWrite5m == 0 {
+			t.Fatalf("call %d wrote nothing", i)
+		}
+		if n := len(st.spaces); n > 2*minSweep+2 {
+			t.Fatalf("after %d calls: %d space slots for one space with entries", i+1, n)
+		}
+	}
+	if len(st.spaceIdx) != len(st.spaces)-len(st.freeSpace) {
+		t.Errorf("%d index entries for %d spaces in use", len(st.spaceIdx), len(st.spaces)-len(st.freeSpace))
+	}
+	if got := st.spacesWithEntries(); got != 1 {
+		t.Errorf("%d spaces with entries, want 1 (the last call's)", got)
+	}
+	for k, id := range st.spaceIdx {
+		if sp := st.spaces[id]; !sp.inUse || sp.key != k {
+			t.Errorf("index entry %v names space %d holding %v (in use %v)", k, id, sp.key, sp.inUse)
+		}
 	}
 }
 
