@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -99,16 +100,19 @@ Examples:
 					u := cc.unpriced[m]
 					fmt.Fprintf(stderr, "warning: model %q is not in the price book: %d calls priced at $0 (first at %s)\n", m, u.Calls, u.First)
 				}
-				rep := cc.report(*tz, *at, book)
 				switch {
 				case *asJSON:
 					enc := json.NewEncoder(stdout)
 					enc.SetIndent("", "  ")
-					return enc.Encode(rep)
+					return enc.Encode(cc.report(*tz, *at, book, -1))
 				case *asCSV:
 					return cc.writeCSV(stdout)
 				}
-				rep.writeTable(stdout, *top)
+				sessions := *top
+				if sessions <= 0 {
+					sessions = -1
+				}
+				cc.report(*tz, *at, book, sessions).writeTable(stdout)
 				return nil
 			}
 		},
@@ -282,9 +286,13 @@ type costReport struct {
 	Unpriced   map[string]*unpriced `json:"unpriced_models,omitempty"`
 	Invalid    int64                `json:"invalid"`
 	Skipped    map[string]int64     `json:"skipped,omitempty"`
+
+	allSessions int // sessions in the trace; Sessions may hold only the most expensive
 }
 
-func (cc *costCounter) report(tz, at string, book *pricing.Book) *costReport {
+// report returns the report of the calls counted so far, with the sessions most expensive first
+// (ties in key order), all of them when sessions < 0, else at most that many.
+func (cc *costCounter) report(tz, at string, book *pricing.Book, sessions int) *costReport {
 	l := cc.ledger
 	all := group(&l.All)
 	rep := &costReport{Currency: "USD", Prices: book.Source, TZ: tz, At: at, Calls: all.Calls, Total: all.Total,
@@ -315,12 +323,33 @@ func (cc *costCounter) report(tz, at string, book *pricing.Book) *costReport {
 		g.Key, g.Model = m, m
 		rep.Models = append(rep.Models, g)
 	}
-	for _, s := range pricing.Keys(l.Sessions) {
-		g := group(l.Sessions[s])
-		g.Key, g.Session = s, &s
+	// Rank the sessions in a slice of small rows: a trace may have millions, and sorting the wide
+	// JSON rows (or sorting them stably: O(n log² n) moves) took most of the command's time.
+	type sessionRow struct {
+		key   string
+		t     *pricing.Totals
+		total money.Amount
+	}
+	rows := make([]sessionRow, 0, len(l.Sessions))
+	for k, t := range l.Sessions {
+		rows = append(rows, sessionRow{k, t, t.Cost.Total()})
+	}
+	slices.SortFunc(rows, func(a, b sessionRow) int {
+		if c := cmp.Compare(b.total, a.total); c != 0 {
+			return c
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	rep.allSessions = len(rows)
+	if sessions >= 0 && len(rows) > sessions {
+		rows = rows[:sessions]
+	}
+	rep.Sessions = slices.Grow(rep.Sessions, len(rows))
+	for _, r := range rows {
+		g := group(r.t)
+		g.Key, g.Session = r.key, &r.key
 		rep.Sessions = append(rep.Sessions, g)
 	}
-	slices.SortStableFunc(rep.Sessions, func(a, b groupJSON) int { return -cmpUSD(a.Total, b.Total) })
 	for _, tn := range pricing.Keys(l.Tenants) {
 		g := group(l.Tenants[tn])
 		g.Key, g.Tenant = tn, &tn
@@ -329,17 +358,8 @@ func (cc *costCounter) report(tz, at string, book *pricing.Book) *costReport {
 	return rep
 }
 
-func cmpUSD(a, b usd) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func (rep *costReport) writeTable(w io.Writer, top int) {
+// writeTable writes the report as tables, with the sessions it holds.
+func (rep *costReport) writeTable(w io.Writer) {
 	fmt.Fprintf(w, "%s calls, $%s at %s prices", thousands(float64(rep.Calls), 0), dollars(rep.Total), rep.Prices)
 	if rep.At != "" {
 		fmt.Fprintf(w, " in force on %s", rep.At)
@@ -351,15 +371,12 @@ func (rep *costReport) writeTable(w io.Writer, top int) {
 	fmt.Fprintf(w, "by token kind: input $%s, 5m cache writes $%s, 1h cache writes $%s, cache reads $%s, output $%s\n\n",
 		dollars(rep.Components.Input), dollars(rep.Components.CacheWrite5m), dollars(rep.Components.CacheWrite1h),
 		dollars(rep.Components.CacheRead), dollars(rep.Components.Output))
-	table := func(title string, rows []groupJSON, limit int) {
+	// table writes rows and, when more > 0, how many rows it left out.
+	table := func(title string, rows []groupJSON, more int) {
 		var b bytes.Buffer
 		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(tw, "%s\tcalls\tinput\tcache write\tcache read\toutput\tcost\t\n", title)
-		for i, g := range rows {
-			if limit > 0 && i == limit {
-				fmt.Fprintf(tw, "(%d more)\t\t\t\t\t\t\t\n", len(rows)-limit)
-				break
-			}
+		for _, g := range rows {
 			key := g.Key
 			if key == "" {
 				key = "(none)"
@@ -367,6 +384,9 @@ func (rep *costReport) writeTable(w io.Writer, top int) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t$%s\t\n", key, thousands(float64(g.Calls), 0), thousands(float64(g.Tokens.Input), 0),
 				thousands(float64(g.Tokens.CacheWrite5m+g.Tokens.CacheWrite1h), 0), thousands(float64(g.Tokens.CacheRead), 0),
 				thousands(float64(g.Tokens.Output), 0), dollars(g.Total))
+		}
+		if more > 0 {
+			fmt.Fprintf(tw, "(%d more)\t\t\t\t\t\t\t\n", more)
 		}
 		tw.Flush()
 		w.Write(b.Bytes())
@@ -377,8 +397,8 @@ func (rep *costReport) writeTable(w io.Writer, top int) {
 		table("month", rep.Months, 0)
 	}
 	table("model", rep.Models, 0)
-	if len(rep.Sessions) > 1 {
-		table("session", rep.Sessions, top)
+	if rep.allSessions > 1 {
+		table("session", rep.Sessions, rep.allSessions-len(rep.Sessions))
 	}
 	if len(rep.Tenants) > 1 {
 		table("tenant", rep.Tenants, 0)

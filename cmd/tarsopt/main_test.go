@@ -77,6 +77,7 @@ func TestGolden(t *testing.T) {
 		{"cost-unknown-model", []string{"cost", "testdata/small.jsonl"}, true},
 		{"cost-table", []string{"cost", "--unknown-model=zero", "testdata/small.jsonl"}, false},
 		{"cost-json", []string{"cost", "--unknown-model=zero", "--json", "testdata/small.jsonl"}, false},
+		{"cost-table-top1", []string{"cost", "--unknown-model=zero", "--top", "1", "testdata/small.jsonl"}, false},
 		{"cost-csv", []string{"cost", "--unknown-model=zero", "--csv", "--tz", "America/New_York", "testdata/small.jsonl"}, false},
 		{"cost-claude-code", []string{"cost", "--from", "claude-code", "--json", "--skip-invalid", "--max-invalid", "0.5", ccRules}, false},
 		{"cost-claude-code-at", []string{"cost", "--from", "claude-code", "--at", "2025-06-01", "--skip-invalid", "--max-invalid", "0.5", ccRules}, false},
