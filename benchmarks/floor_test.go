@@ -395,6 +395,35 @@ func promptPass(c *compactTrace, sess []sessState) int64 {
 	return read
 }
 
+// floorPiece is one piece of the floor: run does it over the whole corpus and returns a value
+// that is 0 only if it did nothing.
+type floorPiece struct {
+	name string
+	run  func() int64
+}
+
+// floorPieces returns the pieces of the floor over recs, the bare loop first, and the columnar
+// trace they work on (interned once here, again by piece intern).
+func floorPieces(recs []traces.Record) ([]floorPiece, *compactTrace) {
+	cfg := config.Default()
+	up := cfg.Upstream
+	book := pricing.Default()
+	ct := &compactTrace{}
+	internTrace(recs, ct, up)
+	core := &floorCore{book: book, up: up, seed: cfg.Seed, errRate: up.ErrorRate}
+	var h heap4
+	var rc respCache
+	sess := make([]sessState, ct.nSession)
+	return []floorPiece{
+		{"bare", func() int64 { return bareLoop(recs) }},
+		{"intern", func() int64 { internTrace(recs, ct, up); return int64(len(ct.at)) }},
+		{"core", func() int64 { return core.core(ct) + 1 }},
+		{"heap", func() int64 { return int64(heapPass(ct, &h)) }},
+		{"respcache", func() int64 { return rc.pass(ct) + 1 }},
+		{"promptcache", func() int64 { return promptPass(ct, sess) + 1 }},
+	}, ct
+}
+
 // BenchmarkReplayFloor times the pieces of a minimal columnar replay core over the million
 // records of each corpus, beside the bare loop: piece=intern (records to columns), piece=core
 // (price, the error and quality draws, day metrics: what sim does for a call no strategy touched),
@@ -404,29 +433,10 @@ func promptPass(c *compactTrace, sess []sessState) int64 {
 // with and without intern (a replay that is handed interned columns). Run it with -benchtime 3x
 // or more.
 func BenchmarkReplayFloor(b *testing.B) {
-	cfg := config.Default()
-	up := cfg.Upstream
-	book := pricing.Default()
 	for _, corpus := range []string{"sparse", "dense"} {
 		recs, _ := corpusNamed(b, corpus)
 		n := float64(len(recs))
-		var ct compactTrace
-		internTrace(recs, &ct, up)
-		core := &floorCore{book: book, up: up, seed: cfg.Seed, errRate: up.ErrorRate}
-		var h heap4
-		var rc respCache
-		sess := make([]sessState, ct.nSession)
-		pieces := []struct {
-			name string
-			run  func() int64
-		}{
-			{"bare", func() int64 { return bareLoop(recs) }},
-			{"intern", func() int64 { internTrace(recs, &ct, up); return int64(len(ct.at)) }},
-			{"core", func() int64 { return core.core(&ct) + 1 }},
-			{"heap", func() int64 { return int64(heapPass(&ct, &h)) }},
-			{"respcache", func() int64 { return rc.pass(&ct) + 1 }},
-			{"promptcache", func() int64 { return promptPass(&ct, sess) + 1 }},
-		}
+		pieces, ct := floorPieces(recs)
 		for _, p := range pieces {
 			b.Run(fmt.Sprintf("corpus=%s/piece=%s", corpus, p.name), func(b *testing.B) {
 				b.ReportAllocs()

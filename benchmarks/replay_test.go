@@ -173,16 +173,20 @@ func BenchmarkReplay(b *testing.B) {
 	}
 }
 
-// BenchmarkReplayRatio times the bare loop and the replay with every strategy on over the same
-// million records in the same run, alternating them, and reports the median ratio of their times
-// (replay-x-bare, target at most 20) and the replay's allocations per call (target at most 1), on
-// each corpus. Run it with -benchtime 5x or more.
+// BenchmarkReplayRatio times the bare loop, the replay with every strategy on and the floor of
+// BenchmarkReplayFloor (its pieces but the bare loop) over the same million records in the same
+// run, in turn, and reports the median ratios of the replay's time to the bare loop's
+// (replay-x-bare, the target at most 20, which the floor alone reaches) and to the
+// floor's (replay-x-floor: how far the replay is from the least any replay must do), and the
+// replay's allocations per call (target at most 1), on each corpus. Run it with -benchtime 5x or
+// more.
 func BenchmarkReplayRatio(b *testing.B) {
 	for _, corpus := range []string{"sparse", "dense"} {
 		recs, meta := corpusNamed(b, corpus)
 		c := stackConfig(b, "all")
+		pieces, _ := floorPieces(recs)
 		b.Run("corpus="+corpus, func(b *testing.B) {
-			var ratios []float64
+			var ratios, overFloor []float64
 			var mallocs uint64
 			var ms0, ms1 runtime.MemStats
 			for b.Loop() {
@@ -200,8 +204,19 @@ func BenchmarkReplayRatio(b *testing.B) {
 				runtime.ReadMemStats(&ms1)
 				mallocs += ms1.Mallocs - ms0.Mallocs
 				ratios = append(ratios, float64(tReplay)/float64(tBare))
+				var tFloor time.Duration
+				for _, p := range pieces[1:] {
+					runtime.GC()
+					t0 = time.Now()
+					if p.run() == 0 {
+						b.Fatalf("floor piece %s did nothing", p.name)
+					}
+					tFloor += time.Since(t0)
+				}
+				overFloor = append(overFloor, float64(tReplay)/float64(tFloor))
 			}
 			b.ReportMetric(median(ratios), "replay-x-bare")
+			b.ReportMetric(median(overFloor), "replay-x-floor")
 			b.ReportMetric(float64(mallocs)/float64(b.N)/float64(len(recs)), "allocs/call")
 		})
 	}
